@@ -1,0 +1,48 @@
+"""Server-side validation of task data against the task's JSON Schema."""
+from __future__ import annotations
+
+from functools import lru_cache
+import json
+from typing import Any
+
+from jsonschema import Draft202012Validator, FormatChecker
+
+from .errors import FieldError, FormInvalid
+
+MAX_FORM_DATA_BYTES = 1024 * 1024
+
+
+@lru_cache(maxsize=512)
+def _validator(schema_text: str) -> Draft202012Validator:
+    return Draft202012Validator(json.loads(schema_text), format_checker=FormatChecker())
+
+
+def validate_form(schema: dict[str, Any] | None, data: Any) -> None:
+    """Raise :class:`FormInvalid` listing each bad field; a task without a form takes any JSON object."""
+    if not isinstance(data, dict):
+        raise FormInvalid([FieldError("", "表单数据必须是对象 / form data must be a JSON object")])
+    try:
+        size = len(json.dumps(data, default=str))
+    except (TypeError, ValueError):
+        raise FormInvalid([FieldError("", "表单数据无法编码 / form data is not JSON")]) from None
+    if size > MAX_FORM_DATA_BYTES:
+        raise FormInvalid([FieldError("", f"表单数据过大 / form data larger than {MAX_FORM_DATA_BYTES:,} bytes")])
+    bad_keys = [key for key in data if not isinstance(key, str) or key.startswith("_")]
+    if bad_keys:
+        raise FormInvalid([FieldError(str(key), "字段名不能以下划线开头 / field names may not start with '_'")
+                           for key in bad_keys])
+    if schema is None:
+        return
+    errors, seen = [], set()
+    for error in _validator(json.dumps(schema, sort_keys=True)).iter_errors(data):
+        path = "/".join(str(p) for p in error.absolute_path)
+        if error.validator == "required" and isinstance(error.instance, dict):
+            for name in error.validator_value:
+                field = "/".join(filter(None, [path, name]))
+                if name not in error.instance and field not in seen:
+                    seen.add(field)
+                    errors.append(FieldError(field, "必填 / this field is required"))
+        else:
+            errors.append(FieldError(path, error.message))
+    if errors:
+        raise FormInvalid(sorted(errors, key=lambda e: e.field))

@@ -1,0 +1,86 @@
+"""SpiffWorkflow state in and out of the database, with the spec stored once per version.
+
+SpiffWorkflow's serializer writes the whole process spec into every workflow (about half of the
+JSON).  We register a workflow converter that leaves the spec out of an instance's state; the
+spec is serialized once into ``process_definition.spec_json`` and restored once per process
+(cached by definition id), then handed back when an instance is rebuilt.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
+from SpiffWorkflow.spiff.serializer import DEFAULT_CONFIG as SPIFF_CONFIG
+
+
+class _StateOnlyWorkflowConverter(BpmnWorkflowConverter):
+    """Converts a workflow without its specs; restores it around specs handed in as objects."""
+
+    def to_dict(self, workflow):
+        dct = WorkflowConverter.to_dict(self, workflow)
+        dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
+        dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        return dct
+
+    def from_dict(self, dct):
+        workflow = self.target_class(dct.pop("spec"), dct.pop("subprocess_specs"), deserializing=True)
+        workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+        workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
+        self.set_default_attributes(workflow, dct)
+        self.subprocesses_from_dict(dct["subprocesses"], workflow)
+        workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
+        return workflow
+
+
+def _make_serializer() -> BpmnWorkflowSerializer:
+    config = dict(SPIFF_CONFIG)
+    config[BpmnWorkflow] = _StateOnlyWorkflowConverter
+    return BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(config))
+
+
+_SERIALIZER = _make_serializer()
+_ENCODER = _SERIALIZER._encoder_cls
+
+
+def spec_to_json(spec, subprocess_specs: dict[str, Any]) -> str:
+    """Serialize a process spec and its subprocess specs (once per deployed version)."""
+    registry = _SERIALIZER.registry
+    return json.dumps({
+        "spec": registry.convert(spec),
+        "subprocess_specs": {name: registry.convert(s) for name, s in subprocess_specs.items()},
+        _SERIALIZER.VERSION_KEY: _SERIALIZER.VERSION,
+    }, cls=_ENCODER)
+
+
+def spec_from_json(text: str) -> tuple[Any, dict[str, Any]]:
+    """Restore (spec, subprocess_specs) from :func:`spec_to_json` output."""
+    dct = json.loads(text)
+    registry = _SERIALIZER.registry
+    spec = registry.restore(dct["spec"])
+    subprocess_specs = {name: registry.restore(s) for name, s in dct["subprocess_specs"].items()}
+    return spec, subprocess_specs
+
+
+def state_to_json(workflow: BpmnWorkflow) -> str:
+    """Serialize a workflow's running state, without its specs."""
+    registry = _SERIALIZER.registry
+    registry._encoder_mode = True
+    try:
+        dct = registry.convert(workflow)
+        dct[_SERIALIZER.VERSION_KEY] = _SERIALIZER.VERSION
+        return json.dumps(dct, cls=_ENCODER, separators=(",", ":"))
+    finally:
+        registry._encoder_mode = False
+
+
+def state_from_json(text: str, spec, subprocess_specs: dict[str, Any]) -> BpmnWorkflow:
+    """Rebuild a workflow from its state and its (shared, cached) specs."""
+    dct = json.loads(text, cls=_SERIALIZER.json_decoder_cls)
+    _SERIALIZER.migrate(dct)
+    dct["spec"] = spec
+    dct["subprocess_specs"] = subprocess_specs
+    return _SERIALIZER.from_dict(dct)

@@ -1,0 +1,42 @@
+"""lianqing's web layer: the app factory.  Thin: parse, call the engine or workflows, answer."""
+from __future__ import annotations
+
+import os
+
+from flask import Flask
+
+from .config import INSTANCE_DIR, Config
+from .extensions import db
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the app: defaults, then ``instance/config.py`` if present, then ``test_config``."""
+    app = Flask(__name__, instance_path=str(INSTANCE_DIR), instance_relative_config=True)
+    app.config.from_object(Config)
+    if test_config is None:
+        app.config.from_pyfile("config.py", silent=True)
+    else:
+        app.config.from_mapping(test_config)
+    os.makedirs(app.instance_path, exist_ok=True)
+
+    db.init_app(app)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            from engine.database import configure_sqlite
+            configure_sqlite(db.engine)
+
+    from .runtime import TimerSweeper, init_engine
+    init_engine(app)
+
+    from .errors import register_error_handlers
+    register_error_handlers(app)
+
+    from . import cli, main
+    app.register_blueprint(main.bp)
+    cli.init_app(app)
+
+    if app.config["START_SWEEPER"] and os.environ.get("WERKZEUG_RUN_MAIN") != "false":
+        sweeper = TimerSweeper(app, app.config["SWEEP_INTERVAL_SECONDS"])
+        app.extensions["lianqing_sweeper"] = sweeper
+        sweeper.start()
+    return app

@@ -1,0 +1,28 @@
+"""Health check and the page listing ready tasks."""
+from __future__ import annotations
+
+from flask import Blueprint, render_template, request
+from sqlalchemy import text
+
+from .extensions import db
+from .runtime import current_engine
+
+bp = Blueprint("main", __name__)
+
+PAGE_SIZE = 50
+
+
+@bp.get("/health")
+def health():
+    """Answer 200 when the database answers."""
+    db.session.execute(text("SELECT 1"))
+    return {"status": "ok", "database": db.engine.dialect.name}
+
+
+@bp.get("/")
+def ready_tasks():
+    """Ready and claimed tasks, most urgent first, paginated."""
+    page = max(request.args.get("page", 1, type=int), 1)
+    tasks = current_engine().ready_tasks(db.session, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
+    return render_template("tasks.html", tasks=tasks[:PAGE_SIZE], page=page, has_next=len(tasks) > PAGE_SIZE,
+                           now=current_engine().clock.now())
