@@ -1,4 +1,9 @@
-"""The append-only audit trail: who did what to which instance and task, when, before and after."""
+"""The append-only audit trail: who did what to which instance and task, when, before and after.
+
+An operation collects its events in an :class:`AuditLog` and writes them with one statement, in
+the same transaction as the change they describe.  The database refuses to update or delete
+them (triggers in the first migration) and so does the ORM.
+"""
 from __future__ import annotations
 
 from datetime import datetime
@@ -8,16 +13,29 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from .models import AuditEvent
+from .store import insert_audit_events
 
 
-def record(session: Session, at: datetime, kind: str, *, actor: str | None = None, instance_id: int | None = None,
-           task_id: str | None = None, element_id: str | None = None, before: dict[str, Any] | None = None,
-           after: dict[str, Any] | None = None, detail: str | None = None) -> AuditEvent:
-    """Append one event to the trail (in the caller's transaction)."""
-    entry = AuditEvent(at=at, actor=actor, kind=kind, instance_id=instance_id, task_id=task_id,
-                       element_id=element_id, before=before, after=after, detail=detail)
-    session.add(entry)
-    return entry
+class AuditLog:
+    """The events of one operation, written together by :meth:`write`."""
+
+    def __init__(self, at: datetime, actor: str | None = None, instance_id: int | None = None):
+        self.at, self.actor, self.instance_id = at, actor, instance_id
+        self.events: list[dict[str, Any]] = []
+
+    def add(self, kind: str, *, actor: str | None = None, instance_id: int | None = None,
+            task_id: str | None = None, element_id: str | None = None, before: dict[str, Any] | None = None,
+            after: dict[str, Any] | None = None, detail: str | None = None) -> None:
+        """Add one event; actor and instance default to the log's."""
+        self.events.append({"at": self.at, "actor": actor if actor is not None else self.actor, "kind": kind,
+                            "instance_id": instance_id if instance_id is not None else self.instance_id,
+                            "task_id": task_id, "element_id": element_id, "before": before, "after": after,
+                            "detail": detail})
+
+    def write(self, session: Session) -> None:
+        """Append the collected events to the trail and forget them."""
+        insert_audit_events(session, self.events)
+        self.events = []
 
 
 def trail(session: Session, instance_id: int, limit: int = 500) -> list[AuditEvent]:

@@ -1,9 +1,9 @@
 """The BPMN runtime: deploy, start, claim, complete, fire timers, deliver messages, cancel.
 
 Every operation takes a SQLAlchemy ``Session`` and leaves committing to the caller (one
-operation = one unit of work), except :meth:`Engine.run_due_timers`, which is a sweeper and
-commits each instance it fires.  Time comes from the engine's clock; SpiffWorkflow's timers read
-the same clock through :mod:`engine.clock`.
+operation = one unit of work; on an error the caller rolls back), except
+:meth:`Engine.run_due_timers`, which is a sweeper and commits each instance it fires.  Time comes
+from the engine's clock; SpiffWorkflow's timers read the same clock through :mod:`engine.clock`.
 """
 from __future__ import annotations
 
@@ -12,22 +12,19 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable
 from uuid import UUID
 
-from sqlalchemy import event, func, select, update
-from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session, make_transient_to_detached
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
-from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition, SignalEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
-from . import audit
-from .assignment import AssigneePolicy, AssignmentResolver, LaneAssignmentResolver, TaskContext, TaskPolicy
+from . import store
+from .assignment import AssigneePolicy, AssignmentResolver, LaneAssignmentResolver, TaskPolicy
+from .audit import AuditLog
 from .clock import Clock, SystemClock, clock_in_effect, utc
 from .definitions import FORM_PROPERTY, ParsedDefinition, parse_definition, read_xml
 from .errors import (ConcurrentUpdate, EngineError, InvalidBpmn, NotFound, TaskAlreadyCompleted, UnsafeExpression,
@@ -35,8 +32,10 @@ from .errors import (ConcurrentUpdate, EngineError, InvalidBpmn, NotFound, TaskA
 from .expressions import RestrictedEnvironment, RestrictedScriptEngine
 from .forms import validate_form
 from .models import HumanTask, ProcessDefinition, ProcessInstance
+from .projection import diff_ready_tasks, earliest_timer, new_task_row, ready_manual_tasks, waiting_timers
 from .serialization import spec_from_json, spec_to_json, state_from_json, state_to_json
 from .services import ServiceCall, ServiceRegistry
+from .store import InstanceHeader
 
 OPEN = HumanTask.OPEN_STATES
 
@@ -89,10 +88,6 @@ class _WorkflowCache:
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
 
-    def drop(self, instance_id: int) -> None:
-        with self._lock:
-            self._entries.pop(instance_id, None)
-
 
 _PENDING_KEY = "lianqing_pending_cache"
 
@@ -117,7 +112,7 @@ class Engine:
         self.resolver = resolver or LaneAssignmentResolver()
         self.policy = policy or AssigneePolicy()
         self.clock = clock or SystemClock()
-        self._specs: dict[int, tuple[Any, dict[str, Any]]] = {}
+        self._specs: dict[int, tuple[Any, dict[str, Any], dict[str, Any]]] = {}
         self._specs_lock = threading.Lock()
         self._cache = _WorkflowCache(cache_size)
 
@@ -138,18 +133,19 @@ class Engine:
             return DeployResult(existing, created=False)
         latest = session.scalar(select(func.max(ProcessDefinition.version)).where(
             ProcessDefinition.process_id == parsed.process_id)) or 0
+        now = self.clock.now()
         definition = ProcessDefinition(
             process_id=parsed.process_id, name=parsed.name, version=latest + 1, content_hash=parsed.content_hash,
             filename=parsed.filename, bpmn_xml=parsed.bpmn_xml, forms=parsed.forms,
-            spec_json=spec_to_json(parsed.spec, parsed.subprocess_specs), deployed_at=self.clock.now(),
-            deployed_by=actor)
+            spec_json=spec_to_json(parsed.spec, parsed.subprocess_specs), deployed_at=now, deployed_by=actor)
         session.add(definition)
         session.flush()
         with self._specs_lock:
             self._specs[definition.id] = (parsed.spec, parsed.subprocess_specs, parsed.forms)
-        audit.record(session, self.clock.now(), "deployed", actor=actor,
-                     after={"process_id": parsed.process_id, "version": definition.version},
-                     detail=parsed.filename)
+        log = AuditLog(now, actor)
+        log.add("deployed", after={"process_id": parsed.process_id, "version": definition.version},
+                detail=parsed.filename)
+        log.write(session)
         return DeployResult(definition, created=True)
 
     def deploy_file(self, session: Session, path: str | Path, actor: str | None = None) -> DeployResult:
@@ -181,23 +177,34 @@ class Engine:
 
     def start(self, session: Session, process_id: str, data: dict[str, Any] | None = None,
               organisation_id: str | None = None, business_key: str | None = None,
-              actor: str | None = None, definition: ProcessDefinition | None = None) -> ProcessInstance:
-        """Start an instance of the latest version of ``process_id`` and run it to its first wait."""
-        definition = definition or self.latest_definition(session, process_id)
-        spec, subprocess_specs, _forms = self._spec_of(session, definition.id)
+              actor: str | None = None, definition_id: int | None = None) -> ProcessInstance:
+        """Start an instance of ``process_id`` (latest version, or ``definition_id``) up to its first wait."""
+        if definition_id is None:
+            definition_id = session.scalar(select(ProcessDefinition.id)
+                                           .where(ProcessDefinition.process_id == process_id)
+                                           .order_by(ProcessDefinition.version.desc()).limit(1))
+            if definition_id is None:
+                raise NotFound(f"流程「{process_id}」尚未部署 / process '{process_id}' is not deployed")
+        spec, subprocess_specs, _forms = self._spec_of(session, definition_id)
         now = self.clock.now()
-        instance = ProcessInstance(definition_id=definition.id,
-                                   process_id=definition.process_id, business_key=business_key,
-                                   organisation_id=str(organisation_id) if organisation_id is not None else None,
-                                   status="running", state_json="", started_by=actor, started_at=now)
-        session.add(instance)
-        session.flush()
+        org = str(organisation_id) if organisation_id is not None else None
+        values = {"definition_id": definition_id, "process_id": spec.name, "business_key": business_key,
+                  "organisation_id": org, "status": "running", "state_json": "", "data": {}, "version": 1,
+                  "started_by": actor, "started_at": now}
+        instance_id = store.insert_instance(session, values)
+        header = InstanceHeader(instance_id, 1, "running", definition_id, spec.name, org, business_key, None)
         workflow = BpmnWorkflow(spec, subprocess_specs)
-        workflow.script_engine = self._script_engine(session, instance)
+        workflow.script_engine = self._script_engine(session, header)
         workflow.task_tree.data.update(dict(data or {}))
-        self._step(workflow, instance)
-        audit.record(session, now, "started", actor=actor, instance_id=instance.id, after=dict(data or {}))
-        self._save(session, instance, workflow, actor)
+        self._step(workflow, header)
+        log = AuditLog(now, actor, instance_id)
+        log.add("started", after=_jsonable(dict(data or {})))
+        written = self._save(session, header, workflow, log, ready_before=set())
+        columns = dict(values, error=None, ended_at=None, next_timer_at=None)
+        columns.update(written)
+        instance = ProcessInstance(id=instance_id, **columns)
+        make_transient_to_detached(instance)
+        session.add(instance)
         return instance
 
     def instance(self, session: Session, instance_id: int) -> ProcessInstance:
@@ -207,116 +214,73 @@ class Engine:
             raise NotFound(f"流程实例 {instance_id} 不存在 / instance {instance_id} does not exist")
         return instance
 
-    def _load_for_update(self, session: Session, instance_id: int) -> ProcessInstance:
-        instance = session.get(ProcessInstance, instance_id, with_for_update=True, populate_existing=True)
-        if instance is None:
-            raise NotFound(f"流程实例 {instance_id} 不存在 / instance {instance_id} does not exist")
-        return instance
-
-    def _workflow(self, session: Session, instance: ProcessInstance) -> BpmnWorkflow:
-        workflow = self._cache.take(instance.id, instance.version)
+    def _workflow(self, session: Session, header: InstanceHeader) -> BpmnWorkflow:
+        workflow = self._cache.take(header.id, header.version)
         if workflow is None:
-            spec, subprocess_specs, _forms = self._spec_of(session, instance.definition_id)
-            workflow = state_from_json(instance.state_json, spec, subprocess_specs)
-        workflow.script_engine = self._script_engine(session, instance)
+            spec, subprocess_specs, _forms = self._spec_of(session, header.definition_id)
+            workflow = state_from_json(store.load_state(session, header.id), spec, subprocess_specs)
+        workflow.script_engine = self._script_engine(session, header)
         return workflow
 
-    def _script_engine(self, session: Session, instance: ProcessInstance) -> RestrictedScriptEngine:
+    def _script_engine(self, session: Session, header: InstanceHeader) -> RestrictedScriptEngine:
         def call_service(name: str, params: dict[str, Any], data: dict[str, Any]) -> Any:
-            call = ServiceCall(session=session, instance_id=instance.id, organisation_id=instance.organisation_id,
+            call = ServiceCall(session=session, instance_id=header.id, organisation_id=header.organisation_id,
                                now=self.clock.now(), task_data=data)
             return self.services.call(name, call, params)
         return RestrictedScriptEngine(RestrictedEnvironment(call_service=call_service))
 
-    def _step(self, workflow: BpmnWorkflow, instance: ProcessInstance, complete: Any = None) -> None:
+    def _step(self, workflow: BpmnWorkflow, header: InstanceHeader, action: Callable[[], Any] | None = None,
+              clock: Clock | None = None) -> None:
         """Run SpiffWorkflow under the engine clock; turn its failures into :class:`WorkflowFailed`."""
         try:
-            with clock_in_effect(self.clock):
-                if complete is not None:
-                    complete()
+            with clock_in_effect(clock or self.clock):
+                if action is not None:
+                    action()
                 workflow.do_engine_steps()
         except (SpiffWorkflowException, UnsafeExpression, LookupError) as exc:
-            raise WorkflowFailed(f"流程「{instance.process_id}」运行出错 / step failed: {_describe(exc)}") from exc
+            raise WorkflowFailed(f"流程「{header.process_id}」运行出错 / step failed: {_describe(exc)}") from exc
 
-    def _save(self, session: Session, instance: ProcessInstance, workflow: BpmnWorkflow, actor: str | None,
-              completed_row: HumanTask | None = None) -> None:
-        """Write the state, the human-task projection and the next timer in the caller's transaction."""
-        now = self.clock.now()
-        instance.state_json = state_to_json(workflow)
-        instance.next_timer_at = _earliest_timer(workflow)
-        self._sync_human_tasks(session, instance, workflow, completed_row)
-        if workflow.is_completed() and instance.status == "running":
-            instance.status = "completed"
-            instance.ended_at = now
-            instance.next_timer_at = None
-            instance.data = _jsonable(workflow.data)
-            audit.record(session, now, "completed", actor=actor, instance_id=instance.id)
+    def _save(self, session: Session, header: InstanceHeader, workflow: BpmnWorkflow, log: AuditLog,
+              ready_before: set[str], closed_task: str | None = None, status: str | None = None) -> dict[str, Any]:
+        """Write state, projection, next timer and audit in the caller's transaction; return what changed."""
+        now = log.at
+        ready_after = ready_manual_tasks(workflow)
+        closed = diff_ready_tasks(workflow, ready_before, ready_after, closed_task, now, log)
+        new_rows = []
+        for task_id in ready_after.keys() - ready_before:
+            task = ready_after[task_id]
+            row = new_task_row(header, task, self._assign, lambda text, t=task: workflow.script_engine.evaluate(t, text),
+                               now)
+            new_rows.append(row)
+            log.add("task_created", task_id=task_id, element_id=row["bpmn_id"],
+                    after={"assignee": row["assignee"], "role": row["candidate_role"],
+                           "organisation_id": row["organisation_id"], "due_at": _iso(row["due_at"])})
+        values: dict[str, Any] = {"state_json": state_to_json(workflow), "next_timer_at": earliest_timer(workflow)}
+        if status is not None:
+            values.update(status=status, ended_at=now, next_timer_at=None)
+        elif workflow.is_completed():
+            values.update(status="completed", ended_at=now, next_timer_at=None, data=_jsonable(workflow.data))
+            log.add("completed")
+        # The versioned UPDATE goes first: it is the guard that makes a second writer of the same
+        # step fail before it touches the projection.
+        version = store.update_instance(session, header, values)
+        store.close_human_tasks(session, header.id, closed)
+        store.insert_human_tasks(session, new_rows)
+        log.write(session)
+        session.info.setdefault(_PENDING_KEY, []).append((self._cache, header.id, version, workflow))
+        return dict(values, version=version)
+
+    def _assign(self, context):
         try:
-            session.flush()
-        except StaleDataError:
-            raise ConcurrentUpdate(f"流程实例 {instance.id} 刚被他人修改，请刷新后重试 / instance {instance.id} "
-                                   "was changed by someone else a moment ago; reload and try again") from None
-        session.info.setdefault(_PENDING_KEY, []).append((self._cache, instance.id, instance.version, workflow))
-
-    def _sync_human_tasks(self, session: Session, instance: ProcessInstance, workflow: BpmnWorkflow,
-                          completed_row: HumanTask | None) -> None:
-        now = self.clock.now()
-        ready = {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
-        open_rows = session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id,
-                                                            HumanTask.state.in_(OPEN))).all()
-        known = {row.task_id for row in open_rows}
-        if completed_row is not None:
-            known.add(completed_row.task_id)
-        for row in open_rows:
-            if row.task_id in ready:
-                continue
-            task = workflow.get_task_from_id(UUID(row.task_id))
-            if task is not None and task.state == TaskState.COMPLETED:
-                row.state, row.completed_at = "completed", now
-                audit.record(session, now, "task_completed", instance_id=instance.id, task_id=row.task_id,
-                             element_id=row.bpmn_id)
-            else:
-                row.state, row.completed_at = "cancelled", now
-                escalated = task is not None and _interrupted_by_timer(task)
-                audit.record(session, now, "escalated" if escalated else "task_cancelled",
-                             instance_id=instance.id, task_id=row.task_id, element_id=row.bpmn_id,
-                             before={"assignee": row.assignee, "due_at": _iso(row.due_at)})
-        for task_id, task in ready.items():
-            if task_id in known:
-                continue
-            row = self._new_human_task(instance, workflow, task, now)
-            session.add(row)
-            audit.record(session, now, "task_created", instance_id=instance.id, task_id=task_id,
-                         element_id=row.bpmn_id,
-                         after={"assignee": row.assignee, "role": row.candidate_role,
-                                "organisation_id": row.organisation_id, "due_at": _iso(row.due_at)})
-
-    def _new_human_task(self, instance: ProcessInstance, workflow: BpmnWorkflow, task, now: datetime) -> HumanTask:
-        spec = task.task_spec
-        extensions = getattr(spec, "extensions", None) or {}
-        properties = extensions.get("properties", {}) or {}
-        engine = workflow.script_engine
-        context = TaskContext(lane=spec.lane, organisation_id=instance.organisation_id, data=task.data,
-                              properties=properties, evaluate=lambda text: engine.evaluate(task, text))
-        try:
-            assignment = self.resolver.resolve(context)
+            return self.resolver.resolve(context)
         except (SpiffWorkflowException, UnsafeExpression) as exc:
-            raise WorkflowFailed(f"任务「{spec.bpmn_name or spec.bpmn_id}」无法分配 / cannot assign: "
-                                 f"{_describe(exc)}") from exc
-        due_at, remind_at = _deadlines(task)
-        return HumanTask(instance_id=instance.id, task_id=str(task.id), process_id=instance.process_id,
-                         bpmn_id=spec.bpmn_id, name=spec.bpmn_name or spec.bpmn_id, lane=spec.lane,
-                         candidate_role=assignment.candidate_role, organisation_id=assignment.organisation_id,
-                         assignee=assignment.assignee, form_key=properties.get(FORM_PROPERTY),
-                         instructions=extensions.get("instructionsForEndUser"),
-                         due_at=due_at, remind_at=remind_at,
-                         state="claimed" if assignment.assignee else "ready", created_at=now)
+            raise WorkflowFailed(f"任务无法分配 / cannot assign a task: {_describe(exc)}") from exc
 
     # ----------------------------------------------------------------------------- human tasks
 
     def human_task(self, session: Session, human_task_id: int) -> HumanTask:
         """Return a human task or raise :class:`NotFound`."""
-        row = session.get(HumanTask, human_task_id)
+        row = store.load_task(session, human_task_id)
         if row is None:
             raise NotFound(f"任务 {human_task_id} 不存在 / task {human_task_id} does not exist")
         return row
@@ -338,54 +302,43 @@ class Engine:
                                        .where(ProcessInstance.id == row.instance_id))
         return self._spec_of(session, definition_id)[2].get(row.form_key)
 
+    def _open_task(self, session: Session, human_task_id: int, actor: str | None, action: str) -> HumanTask:
+        row = self.human_task(session, human_task_id)
+        if row.state not in OPEN:
+            raise _already_done(row)
+        self.policy.check(actor, row, action)
+        return row
+
     def _guard_open(self, session: Session, row: HumanTask, values: dict[str, Any]) -> None:
         """Change an open task with a conditional UPDATE: of two racing callers exactly one wins."""
-        result = session.execute(update(HumanTask).where(HumanTask.id == row.id, HumanTask.state.in_(OPEN))
-                                 .values(**values).execution_options(synchronize_session=False))
-        if result.rowcount != 1:
+        if not store.change_open_task(session, row, values):
             session.refresh(row)
             raise _already_done(row)
-        for key, value in values.items():
-            set_committed_value(row, key, value)
+
+    def _change_assignee(self, session: Session, row: HumanTask, actor: str | None, kind: str,
+                         assignee: str | None) -> HumanTask:
+        before = row.assignee
+        self._guard_open(session, row, {"assignee": assignee, "state": "claimed" if assignee else "ready"})
+        log = AuditLog(self.clock.now(), actor, row.instance_id)
+        log.add(kind, task_id=row.task_id, element_id=row.bpmn_id, before={"assignee": before},
+                after={"assignee": assignee})
+        log.write(session)
+        return row
 
     def claim(self, session: Session, human_task_id: int, actor: str) -> HumanTask:
         """Take an offered task for ``actor``."""
-        row = self.human_task(session, human_task_id)
-        if row.state not in OPEN:
-            raise _already_done(row)
-        self.policy.check(actor, row, "claim")
-        before = row.assignee
-        self._guard_open(session, row, {"assignee": actor, "state": "claimed"})
-        audit.record(session, self.clock.now(), "claimed", actor=actor, instance_id=row.instance_id,
-                     task_id=row.task_id, element_id=row.bpmn_id, before={"assignee": before},
-                     after={"assignee": actor})
-        return row
+        row = self._open_task(session, human_task_id, actor, "claim")
+        return self._change_assignee(session, row, actor, "claimed", actor)
 
     def unclaim(self, session: Session, human_task_id: int, actor: str) -> HumanTask:
         """Give a claimed task back to its role."""
-        row = self.human_task(session, human_task_id)
-        if row.state not in OPEN:
-            raise _already_done(row)
-        self.policy.check(actor, row, "unclaim")
-        before = row.assignee
-        self._guard_open(session, row, {"assignee": None, "state": "ready"})
-        audit.record(session, self.clock.now(), "unclaimed", actor=actor, instance_id=row.instance_id,
-                     task_id=row.task_id, element_id=row.bpmn_id, before={"assignee": before},
-                     after={"assignee": None})
-        return row
+        row = self._open_task(session, human_task_id, actor, "unclaim")
+        return self._change_assignee(session, row, actor, "unclaimed", None)
 
     def reassign(self, session: Session, human_task_id: int, new_assignee: str, actor: str | None) -> HumanTask:
         """Delegate a task to another person."""
-        row = self.human_task(session, human_task_id)
-        if row.state not in OPEN:
-            raise _already_done(row)
-        self.policy.check(actor, row, "reassign")
-        before = row.assignee
-        self._guard_open(session, row, {"assignee": new_assignee, "state": "claimed"})
-        audit.record(session, self.clock.now(), "reassigned", actor=actor, instance_id=row.instance_id,
-                     task_id=row.task_id, element_id=row.bpmn_id, before={"assignee": before},
-                     after={"assignee": new_assignee})
-        return row
+        row = self._open_task(session, human_task_id, actor, "reassign")
+        return self._change_assignee(session, row, actor, "reassigned", new_assignee)
 
     def complete_task(self, session: Session, human_task_id: int, data: dict[str, Any] | None,
                       actor: str | None) -> HumanTask:
@@ -393,31 +346,43 @@ class Engine:
 
         Raises :class:`FormInvalid` (nothing written), :class:`TaskAlreadyCompleted` (someone was
         first), :class:`NotAllowed`, or :class:`WorkflowFailed` (the process could not go on with
-        this data; nothing written, the task stays open).
+        this data; roll back and the task stays open).  Of two racing completions the instance's
+        version column lets exactly one write; the other is told the task is already done.
         """
-        row = self.human_task(session, human_task_id)
+        loaded = store.load_task_and_header(session, human_task_id)
+        if loaded is None:
+            raise NotFound(f"任务 {human_task_id} 不存在 / task {human_task_id} does not exist")
+        row, header = loaded
         if row.state not in OPEN:
             raise _already_done(row)
         self.policy.check(actor, row, "complete")
         data = {} if data is None else data
-        validate_form(self.form_schema(session, row), data)
+        validate_form(self._spec_of(session, header.definition_id)[2].get(row.form_key) if row.form_key else None,
+                      data)
         data = dict(data)
         now = self.clock.now()
-        self._guard_open(session, row, {"state": "completed", "completed_by": actor, "completed_at": now,
-                                        "assignee": row.assignee or actor})
-        instance = self._load_for_update(session, row.instance_id)
-        workflow = self._workflow(session, instance)
-        task = workflow.get_task_from_id(UUID(row.task_id))
-        if task is None or task.state != TaskState.READY:
+        workflow = self._workflow(session, header)
+        ready_before = set(ready_manual_tasks(workflow))
+        if row.task_id not in ready_before:
             raise TaskAlreadyCompleted(f"任务「{row.name}」已不在办理中 / task '{row.name}' is no longer open")
+        task = workflow.get_task_from_id(UUID(row.task_id))
 
         def run_task():
             task.set_data(**data)
             task.run()
-        self._step(workflow, instance, complete=run_task)
-        audit.record(session, now, "task_completed", actor=actor, instance_id=instance.id, task_id=row.task_id,
-                     element_id=row.bpmn_id, after=data)
-        self._save(session, instance, workflow, actor, completed_row=row)
+        self._step(workflow, header, run_task)
+        log = AuditLog(now, actor, header.id)
+        log.add("task_completed", task_id=row.task_id, element_id=row.bpmn_id, after=_jsonable(data))
+        try:
+            self._save(session, header, workflow, log, ready_before, closed_task=row.task_id)
+        except ConcurrentUpdate:
+            latest = store.load_task(session, human_task_id)
+            if latest is not None and latest.state not in OPEN:
+                raise _already_done(latest) from None
+            raise
+        if not store.change_open_task(session, row, {"state": "completed", "completed_by": actor,
+                                                     "completed_at": now, "assignee": row.assignee or actor}):
+            raise _already_done(store.load_task(session, human_task_id))
         return row
 
     # ---------------------------------------------------------------------------------- timers
@@ -427,7 +392,7 @@ class Engine:
         query = (select(ProcessInstance.id).where(ProcessInstance.status == "running",
                                                   ProcessInstance.next_timer_at <= now)
                  .order_by(ProcessInstance.next_timer_at).limit(limit))
-        if session.get_bind().dialect.name == "postgresql":
+        if store.is_postgres(session):
             query = query.with_for_update(skip_locked=True)
         return list(session.scalars(query))
 
@@ -452,114 +417,102 @@ class Engine:
                     else:
                         skipped.add(instance_id)
                     session.commit()
-                except (ConcurrentUpdate, StaleDataError):
+                except EngineError:
                     session.rollback()
                     skipped.add(instance_id)
 
     def _fire_instance(self, session: Session, instance_id: int, now: datetime) -> bool:
-        instance = self._load_for_update(session, instance_id)
-        if instance.status != "running" or instance.next_timer_at is None or utc(instance.next_timer_at) > now:
+        header = store.load_header(session, instance_id, lock=True)
+        if header.status != "running" or header.next_timer_at is None or header.next_timer_at > now:
             return False  # another sweeper fired it already
-        workflow = self._workflow(session, instance)
-        waiting_before = {t.id: t for t in _waiting_timers(workflow)}
+        workflow = self._workflow(session, header)
+        ready_before = set(ready_manual_tasks(workflow))
+        waiting = waiting_timers(workflow)
+        log = AuditLog(now, None, header.id)
         try:
-            with clock_in_effect(_FixedClock(now)):
-                workflow.refresh_timers()
-                workflow.do_engine_steps()
-        except (SpiffWorkflowException, UnsafeExpression, LookupError) as exc:
-            self._mark_failed(session, instance, exc, now)
+            self._step(workflow, header, workflow.refresh_timers, clock=_FixedClock(now))
+        except WorkflowFailed as exc:
+            log.add("error", detail=exc.message)
+            store.update_instance(session, header, {"status": "error", "error": exc.message, "next_timer_at": None})
+            log.write(session)
             return True
-        for task in waiting_before.values():
+        for task in waiting:
             if task.state != TaskState.WAITING or task.internal_data.get("event_fired"):
-                audit.record(session, now, "timer_fired", instance_id=instance.id, task_id=str(task.id),
-                             element_id=task.task_spec.bpmn_id,
-                             detail=str(task.internal_data.get("event_value") or ""))
-        self._save(session, instance, workflow, actor=None)
+                log.add("timer_fired", task_id=str(task.id), element_id=task.task_spec.bpmn_id,
+                        detail=str(task.internal_data.get("event_value") or ""))
+        self._save(session, header, workflow, log, ready_before)
         return True
-
-    def _mark_failed(self, session: Session, instance: ProcessInstance, exc: Exception, now: datetime) -> None:
-        self._cache.drop(instance.id)
-        instance.status = "error"
-        instance.error = _describe(exc)
-        instance.next_timer_at = None
-        audit.record(session, now, "error", instance_id=instance.id, detail=instance.error)
-        session.flush()
 
     # ------------------------------------------------------------------------ messages, cancel
 
     def send_message(self, session: Session, business_key: str, name: str, payload: Any = None,
-                     actor: str | None = None) -> list[ProcessInstance]:
-        """Deliver message ``name`` to the running instances with ``business_key`` that wait for it."""
+                     actor: str | None = None) -> list[int]:
+        """Deliver message ``name`` to the running instances with ``business_key`` that wait for it.
+
+        Returns the ids of the instances that took it; :class:`NotFound` if none did.
+        """
         return self._deliver(session, business_key, MessageEventDefinition(name), payload, actor, "message")
 
     def send_signal(self, session: Session, business_key: str, name: str, payload: Any = None,
-                    actor: str | None = None) -> list[ProcessInstance]:
+                    actor: str | None = None) -> list[int]:
         """Deliver signal ``name`` to the running instances with ``business_key`` that wait for it."""
         return self._deliver(session, business_key, SignalEventDefinition(name), payload, actor, "signal")
 
     def _deliver(self, session: Session, business_key: str, definition, payload: Any, actor: str | None,
-                 kind: str) -> list[ProcessInstance]:
+                 kind: str) -> list[int]:
         ids = session.scalars(select(ProcessInstance.id).where(ProcessInstance.business_key == business_key,
                                                                ProcessInstance.status == "running")).all()
         delivered = []
         for instance_id in ids:
-            instance = self._load_for_update(session, instance_id)
-            workflow = self._workflow(session, instance)
+            header = store.load_header(session, instance_id, lock=True)
+            workflow = self._workflow(session, header)
+            ready_before = set(ready_manual_tasks(workflow))
             try:
-                self._step(workflow, instance, complete=lambda: workflow.send_event(
-                    BpmnEvent(definition, payload=payload)))
+                self._step(workflow, header, lambda: workflow.send_event(BpmnEvent(definition, payload=payload)))
             except WorkflowFailed as exc:
                 if isinstance(exc.__cause__, WorkflowException) and "not waiting" in str(exc.__cause__):
-                    self._cache.drop(instance.id)
-                    continue
+                    continue  # this instance does not wait for it; the workflow object is discarded
                 raise
-            audit.record(session, self.clock.now(), kind, actor=actor, instance_id=instance.id,
-                         detail=definition.name, after={"payload": _jsonable(payload)})
-            self._save(session, instance, workflow, actor)
-            delivered.append(instance)
+            log = AuditLog(self.clock.now(), actor, header.id)
+            log.add(kind, detail=definition.name, after={"payload": _jsonable(payload)})
+            self._save(session, header, workflow, log, ready_before)
+            delivered.append(instance_id)
         if not delivered:
             raise NotFound(f"没有业务键为 {business_key} 且在等待「{definition.name}」的流程 / no running instance "
                            f"with business key '{business_key}' is waiting for {kind} '{definition.name}'")
         return delivered
 
-    def cancel(self, session: Session, instance_id: int, actor: str | None, reason: str) -> ProcessInstance:
+    def cancel(self, session: Session, instance_id: int, actor: str | None, reason: str) -> None:
         """Cancel a running instance: every open task is cancelled, the history is kept."""
-        instance = self._load_for_update(session, instance_id)
-        if instance.status != "running":
-            raise TaskAlreadyCompleted(f"流程实例 {instance_id} 已结束（{instance.status}）/ instance "
-                                       f"{instance_id} is already {instance.status}")
-        workflow = self._workflow(session, instance)
+        header = store.load_header(session, instance_id, lock=True)
+        if header.status != "running":
+            raise TaskAlreadyCompleted(f"流程实例 {instance_id} 已结束（{header.status}）/ instance "
+                                       f"{instance_id} is already {header.status}")
+        workflow = self._workflow(session, header)
+        ready_before = set(ready_manual_tasks(workflow))
         workflow.cancel()
-        now = self.clock.now()
-        instance.status, instance.ended_at = "cancelled", now
-        audit.record(session, now, "cancelled", actor=actor, instance_id=instance.id, detail=reason)
-        self._save(session, instance, workflow, actor)
-        return instance
+        log = AuditLog(self.clock.now(), actor, header.id)
+        log.add("cancelled", detail=reason)
+        self._save(session, header, workflow, log, ready_before, status="cancelled")
 
     # ------------------------------------------------------------------------------------ view
 
     def process_view(self, session: Session, instance_id: int) -> ProcessView:
         """The BPMN XML of an instance's version and the ids of its done, ready and waiting elements."""
-        instance = self.instance(session, instance_id)
-        workflow = self._workflow(session, instance)
-        self._cache.put(instance.id, instance.version, workflow)
+        header = store.load_header(session, instance_id, lock=False)
+        workflow = self._workflow(session, header)
+        self._cache.put(header.id, header.version, workflow)  # read only: still valid
         groups: dict[str, set[str]] = {"completed": set(), "ready": set(), "waiting": set(), "cancelled": set()}
+        names = {TaskState.COMPLETED: "completed", TaskState.READY: "ready", TaskState.STARTED: "ready",
+                 TaskState.WAITING: "waiting", TaskState.CANCELLED: "cancelled"}
         for task in workflow.get_tasks():
             bpmn_id = getattr(task.task_spec, "bpmn_id", None)
-            if bpmn_id is None:
-                continue
-            if task.state == TaskState.COMPLETED:
-                groups["completed"].add(bpmn_id)
-            elif task.state in (TaskState.READY, TaskState.STARTED):
-                groups["ready"].add(bpmn_id)
-            elif task.state == TaskState.WAITING:
-                groups["waiting"].add(bpmn_id)
-            elif task.state == TaskState.CANCELLED:
-                groups["cancelled"].add(bpmn_id)
+            if bpmn_id is not None and task.state in names:
+                groups[names[task.state]].add(bpmn_id)
         bpmn_xml = session.scalar(select(ProcessDefinition.bpmn_xml)
-                                  .where(ProcessDefinition.id == instance.definition_id))
-        return ProcessView(instance.id, instance.process_id, bpmn_xml,
-                           **{k: sorted(v) for k, v in groups.items()}, status=instance.status)
+                                  .where(ProcessDefinition.id == header.definition_id))
+        return ProcessView(header.id, header.process_id, bpmn_xml, **{k: sorted(v) for k, v in groups.items()},
+                           status=header.status)
 
 
 class _FixedClock:
@@ -579,57 +532,10 @@ def forms_beside(path: Path, content: bytes) -> dict[str, bytes]:
     names = set(tree.getroot().xpath(f"//*[local-name()='property' and @name='{FORM_PROPERTY}']/@value"))
     forms = {}
     for name in names:
-        candidate = (path.parent / name)
+        candidate = path.parent / name
         if candidate.parent == path.parent and candidate.is_file():
             forms[name] = candidate.read_bytes()
     return forms
-
-
-def _waiting_timers(workflow: BpmnWorkflow) -> Iterable:
-    return [task for task in workflow.event_manager.tasks.values() if _has_timer(task.task_spec.event_definition)]
-
-
-def _has_timer(definition) -> bool:
-    if isinstance(definition, TimerEventDefinition):
-        return True
-    return any(isinstance(d, TimerEventDefinition) for d in getattr(definition, "event_definitions", None) or [])
-
-
-def _timer_moment(task) -> datetime | None:
-    value = task.internal_data.get("event_value")
-    if isinstance(value, dict):  # a cycle timer: {"cycles": n, "next": iso, ...}
-        value = value.get("next") if value.get("cycles") != 0 else None
-    return utc(datetime.fromisoformat(value)) if isinstance(value, str) else None
-
-
-def _earliest_timer(workflow: BpmnWorkflow) -> datetime | None:
-    """The earliest due time of the timers the workflow (and its subprocesses) waits on."""
-    times = [moment for task in workflow.event_manager.tasks.values()
-             if _has_timer(task.task_spec.event_definition) and (moment := _timer_moment(task)) is not None]
-    return min(times) if times else None
-
-
-def _deadlines(task) -> tuple[datetime | None, datetime | None]:
-    """due_at from interrupting boundary timers, remind_at from non-interrupting ones."""
-    parent = task.parent
-    if parent is None or not isinstance(parent.task_spec, BoundaryEventSplit):
-        return None, None
-    due, remind = [], []
-    for sibling in parent.children:
-        definition = getattr(sibling.task_spec, "event_definition", None)
-        moment = _timer_moment(sibling) if isinstance(definition, TimerEventDefinition) else None
-        if moment is None:
-            continue
-        (due if sibling.task_spec.cancel_activity else remind).append(moment)
-    return (min(due) if due else None), (min(remind) if remind else None)
-
-
-def _interrupted_by_timer(task) -> bool:
-    parent = task.parent
-    if parent is None or not isinstance(parent.task_spec, BoundaryEventSplit):
-        return False
-    return any(isinstance(getattr(s.task_spec, "event_definition", None), TimerEventDefinition)
-               and s.task_spec.cancel_activity and s.state == TaskState.COMPLETED for s in parent.children)
 
 
 def _already_done(row: HumanTask) -> TaskAlreadyCompleted:
@@ -646,9 +552,7 @@ def _describe(exc: BaseException) -> str:
     cause = exc.__cause__ or getattr(exc, "exception", None)
     if cause is not None and str(cause) not in parts[0]:
         parts.append(str(cause))
-    notes = getattr(exc, "__notes__", None)
-    if notes:
-        parts.extend(notes)
+    parts.extend(getattr(exc, "__notes__", None) or [])
     return " — ".join(p for p in parts if p)
 
 
@@ -664,6 +568,3 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     return str(value)
-
-
-__all__ = ["Engine", "DeployResult", "ProcessView", "EngineError", "forms_beside"]

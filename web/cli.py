@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from engine.errors import EngineError, InvalidBpmn
 
@@ -34,6 +34,7 @@ def _fail(error: EngineError) -> None:
 
 
 @click.command("deploy")
+@with_appcontext
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--all", "deploy_all", is_flag=True, help="Deploy every .bpmn file in the BPMN directory.")
 @click.option("--as", "actor", default=None, help="Who deploys (recorded in the audit trail).")
@@ -67,6 +68,7 @@ def deploy_command(files: tuple[Path, ...], deploy_all: bool, actor: str | None)
 
 
 @click.command("start")
+@with_appcontext
 @click.argument("process_id")
 @click.option("--data", default=None, help="Initial data as a JSON object.")
 @click.option("--org", "organisation_id", default=None, help="Organisation the instance belongs to.")
@@ -84,6 +86,7 @@ def start_command(process_id, data, organisation_id, business_key, actor) -> Non
 
 
 @click.command("tasks")
+@with_appcontext
 @click.option("--instance", "instance_id", type=int, default=None, help="Only this instance's tasks.")
 def tasks_command(instance_id: int | None) -> None:
     """List ready tasks, one per line: id, instance, task, lane, assignee, due."""
@@ -93,6 +96,7 @@ def tasks_command(instance_id: int | None) -> None:
 
 
 @click.command("complete")
+@with_appcontext
 @click.argument("task_id", type=int)
 @click.option("--data", default=None, help="Form data as a JSON object.")
 @click.option("--as", "actor", default=None, help="Who completes it.")
@@ -107,6 +111,7 @@ def complete_command(task_id: int, data: str | None, actor: str | None) -> None:
 
 
 @click.command("claim")
+@with_appcontext
 @click.argument("task_id", type=int)
 @click.option("--as", "actor", required=True, help="Who claims it.")
 def claim_command(task_id: int, actor: str) -> None:

@@ -7,6 +7,7 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import func, select
 
+from engine.errors import EngineError
 from engine.models import ProcessInstance
 
 from .extensions import db
@@ -25,9 +26,15 @@ def demo_load() -> None:
         return
     engine = current_engine()
     now = engine.clock.now()
-    samples = [("张伟", "qd-shinan", 10), ("李娜", "qd-shinan", 3), ("王芳", "yt-zhifu", -1)]
-    for cadre, org, days in samples:
-        engine.start(db.session, DEMO_PROCESS, {"cadre_assignee": cadre, "deadline": (now + timedelta(days=days)).isoformat()},
-                     organisation_id=org, actor="demo")
-    db.session.commit()
+    samples = [("张伟", "qd-shinan", 10), ("李娜", "qd-shinan", 3), ("王芳", "yt-zhifu", 1)]
+    try:
+        for cadre, org, days in samples:
+            engine.start(db.session, DEMO_PROCESS,
+                         {"cadre_assignee": cadre, "deadline": (now + timedelta(days=days)).isoformat()},
+                         organisation_id=org, actor="demo")
+        db.session.commit()
+    except EngineError as error:  # e.g. not deployed yet: say so, no traceback
+        db.session.rollback()
+        click.echo(f"错误 / error: {error.message} (flask deploy --all first)", err=True)
+        raise SystemExit(1)
     click.echo(f"loaded {len(samples)} demo instances of {DEMO_PROCESS}")

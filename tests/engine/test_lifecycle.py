@@ -36,8 +36,8 @@ def open_tasks(session, instance_id):
 
 def test_two_lanes_run_start_to_end_through_claims_and_completions(engine, sessions, clock, review_process):
     with sessions() as session:
-        instance = start_review(engine, session, clock)
-        [record] = open_tasks(session, instance.id)
+        instance_id = start_review(engine, session, clock).id
+        [record] = open_tasks(session, instance_id)
         assert (record.bpmn_id, record.lane, record.candidate_role) == ("Task_record", "cadre", "cadre")
         assert record.organisation_id == "qd-shinan" and record.assignee is None and record.state == "ready"
         assert record.form_key == "record.json" and "活动" in record.instructions
@@ -53,16 +53,16 @@ def test_two_lanes_run_start_to_end_through_claims_and_completions(engine, sessi
     # A second engine has no memory of the first: the state comes back from the database.
     fresh = Engine(services=engine.services, clock=clock, cache_size=0)
     with sessions() as session:
-        [review] = open_tasks(session, instance.id)
+        [review] = open_tasks(session, instance_id)
         assert (review.bpmn_id, review.lane) == ("Task_review", "organiser")
         fresh.claim(session, review.id, "organiser-wang")
         fresh.complete_task(session, review.id, {"approved": True, "comment": "好"}, "organiser-wang")
         session.commit()
-        done = session.get(ProcessInstance, instance.id)
+        done = session.get(ProcessInstance, instance_id)
         assert done.status == "completed" and done.ended_at is not None and done.next_timer_at is None
         assert done.data["approved"] is True and done.data["place"] == "市南区团委"
-        assert open_tasks(session, instance.id) == []
-        kinds = [event.kind for event in trail(session, instance.id)]
+        assert open_tasks(session, instance_id) == []
+        kinds = [event.kind for event in trail(session, instance_id)]
         assert kinds == ["started", "task_created", "claimed", "task_completed", "task_created", "claimed",
                          "task_completed", "completed"]
         completed = session.get(HumanTask, record.id)

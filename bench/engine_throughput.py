@@ -1,0 +1,139 @@
+"""Engine throughput: N instances of a three-user-task process, started and finished.
+
+Runs, in one process and one run, the same work three or four ways and prints instances/s:
+  - in-memory SpiffWorkflow, no persistence (the ceiling);
+  - naive full-JSON round trips of the whole workflow with no database (what a simple design costs);
+  - lianqing's engine on SQLite (a file in a temporary directory), every step its own transaction;
+  - the same on PostgreSQL when --postgres URL is given (a fresh schema, dropped afterwards).
+
+Usage: .venv/bin/python bench/engine_throughput.py [-n 500] [--postgres postgresql://postgres@127.0.0.1:5432/test]
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import bindparam, select, text  # noqa: E402
+from SpiffWorkflow.bpmn import BpmnWorkflow  # noqa: E402
+from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer  # noqa: E402
+from SpiffWorkflow.spiff.parser import SpiffBpmnParser  # noqa: E402
+from SpiffWorkflow.spiff.serializer import DEFAULT_CONFIG as SPIFF_CONFIG  # noqa: E402
+from SpiffWorkflow.util.task import TaskState  # noqa: E402
+
+from engine import Engine  # noqa: E402
+from engine.database import make_sql_engine, make_session_factory  # noqa: E402
+from engine.expressions import RestrictedScriptEngine  # noqa: E402
+from engine.models import HumanTask  # noqa: E402
+from engine.schema import upgrade_database  # noqa: E402
+
+BPMN = Path(__file__).resolve().parent / "three_tasks.bpmn"
+PROCESS = "three_tasks"
+
+
+def in_memory(n: int) -> float:
+    """Instances/s with SpiffWorkflow alone."""
+    parser = SpiffBpmnParser()
+    parser.add_bpmn_file(str(BPMN))
+    spec, subs = parser.get_spec(PROCESS), parser.get_subprocess_specs(PROCESS)
+    began = time.perf_counter()
+    for _ in range(n):
+        wf = BpmnWorkflow(spec, subs, script_engine=RestrictedScriptEngine())
+        wf.do_engine_steps()
+        while not wf.is_completed():
+            task = wf.get_tasks(state=TaskState.READY, manual=True)[0]
+            task.set_data(done=True)
+            task.run()
+            wf.do_engine_steps()
+    return n / (time.perf_counter() - began)
+
+
+def naive_json(n: int) -> float:
+    """Instances/s when every step serializes and deserializes the whole workflow (no database)."""
+    parser = SpiffBpmnParser()
+    parser.add_bpmn_file(str(BPMN))
+    spec, subs = parser.get_spec(PROCESS), parser.get_subprocess_specs(PROCESS)
+    ser = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
+    began = time.perf_counter()
+    for _ in range(n):
+        wf = BpmnWorkflow(spec, subs, script_engine=RestrictedScriptEngine())
+        wf.do_engine_steps()
+        state = ser.serialize_json(wf)
+        while True:
+            wf = ser.deserialize_json(state)
+            wf.script_engine = RestrictedScriptEngine()
+            if wf.is_completed():
+                break
+            task = wf.get_tasks(state=TaskState.READY, manual=True)[0]
+            task.set_data(done=True)
+            task.run()
+            wf.do_engine_steps()
+            state = ser.serialize_json(wf)
+    return n / (time.perf_counter() - began)
+
+
+def persisted(url: str, n: int, cache_size: int) -> float:
+    """Instances/s through lianqing's engine: one transaction per start and per completion."""
+    upgrade_database(url)
+    sql = make_sql_engine(url)
+    sessions = make_session_factory(sql)
+    engine = Engine(cache_size=cache_size)
+    with sessions() as session:
+        engine.deploy_file(session, BPMN)
+        session.commit()
+    # What an inbox does: find the instance's open task by the indexed projection.
+    next_task = (select(HumanTask.__table__.c.id)
+                 .where(HumanTask.__table__.c.instance_id == bindparam("instance_id"),
+                        HumanTask.__table__.c.state == "ready"))
+    began = time.perf_counter()
+    with sessions() as session:
+        for _ in range(n):
+            instance = engine.start(session, PROCESS, {"n": 1}, organisation_id="bench")
+            session.commit()
+            for _step in range(3):
+                task_id = session.connection().execute(next_task, {"instance_id": instance.id}).scalar_one()
+                engine.complete_task(session, task_id, {"done": True}, "bench")
+                session.commit()
+    rate = n / (time.perf_counter() - began)
+    sql.dispose()
+    return rate
+
+
+def main() -> None:
+    """Run every variant once and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-n", type=int, default=500, help="instances per variant (default 500)")
+    parser.add_argument("--postgres", default=None, help="PostgreSQL URL to measure too")
+    args = parser.parse_args()
+    print(f"machine: {platform.node()} {platform.machine()} python {platform.python_version()}, n={args.n}")
+    results = {"in-memory SpiffWorkflow": in_memory(args.n), "naive full-JSON round trips": naive_json(args.n)}
+    with tempfile.TemporaryDirectory() as tmp:
+        results["lianqing, SQLite, cache on"] = persisted(f"sqlite:///{tmp}/a.db", args.n, 2000)
+        results["lianqing, SQLite, cache off"] = persisted(f"sqlite:///{tmp}/b.db", args.n, 0)
+    if args.postgres:
+        base = args.postgres.replace("postgresql://", "postgresql+psycopg://", 1)
+        schema = f"bench_{uuid.uuid4().hex[:8]}"
+        admin = make_sql_engine(base)
+        with admin.begin() as c:
+            c.execute(text(f'CREATE SCHEMA "{schema}"'))
+        try:
+            url = f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
+            results["lianqing, PostgreSQL, cache on"] = persisted(url, args.n, 2000)
+        finally:
+            with admin.begin() as c:
+                c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            admin.dispose()
+    ceiling = results["in-memory SpiffWorkflow"]
+    print(f"{'variant':34} {'instances/s':>12} {'x slower than in-memory':>24}")
+    for name, rate in results.items():
+        print(f"{name:34} {rate:12.0f} {ceiling / rate:24.2f}")
+
+
+if __name__ == "__main__":
+    main()

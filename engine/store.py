@@ -1,0 +1,185 @@
+"""Reading and writing instance rows with prepared Core statements, for the engine's hot paths.
+
+Each engine step touches a handful of rows; going through the ORM unit of work for them costs
+more than SpiffWorkflow's own work.  These functions run statements built once, on the tables
+themselves, in the session's transaction, and keep any ORM objects of the same rows that the
+session holds in step with the database.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
+
+from .errors import ConcurrentUpdate, NotFound
+from .models import AuditEvent, HumanTask, ProcessInstance
+
+_instances = ProcessInstance.__table__
+_tasks = HumanTask.__table__
+_audit = AuditEvent.__table__
+
+
+@dataclass(frozen=True)
+class InstanceHeader:
+    """The columns of an instance the engine needs to work on it (not its state)."""
+
+    id: int
+    version: int
+    status: str
+    definition_id: int
+    process_id: str
+    organisation_id: str | None
+    business_key: str | None
+    next_timer_at: datetime | None
+
+
+_SELECT_HEADER = select(_instances.c.id, _instances.c.version, _instances.c.status, _instances.c.definition_id,
+                        _instances.c.process_id, _instances.c.organisation_id, _instances.c.business_key,
+                        _instances.c.next_timer_at).where(_instances.c.id == bindparam("instance_id"))
+_SELECT_HEADER_LOCKED = _SELECT_HEADER.with_for_update()
+_SELECT_STATE = select(_instances.c.state_json).where(_instances.c.id == bindparam("instance_id"))
+_INSERT_INSTANCE = insert(_instances).returning(_instances.c.id)
+_INSERT_TASKS = insert(_tasks)
+_INSERT_AUDIT = insert(_audit)
+_OPEN = HumanTask.OPEN_STATES
+_CLOSE_TASK = (update(_tasks)
+               .where(_tasks.c.instance_id == bindparam("b_instance_id"), _tasks.c.task_id == bindparam("b_task_id"),
+                      _tasks.c.state.in_(_OPEN))
+               .values(state=bindparam("b_state"), completed_at=bindparam("b_completed_at")))
+
+
+_SELECT_TASK = select(_tasks).where(_tasks.c.id == bindparam("task_id"))
+_SELECT_TASK_AND_HEADER = (
+    select(_tasks, *[c.label(f"i_{c.name}") for c in _SELECT_HEADER.selected_columns])
+    .join(_instances, _instances.c.id == _tasks.c.instance_id).where(_tasks.c.id == bindparam("task_id")))
+# Both rows locked: a second completer waits and then sees the first one's result.
+_SELECT_TASK_AND_HEADER_LOCKED = _SELECT_TASK_AND_HEADER.with_for_update()
+_HEADER_FIELDS = [f"i_{c.name}" for c in _SELECT_HEADER.selected_columns]
+
+
+def _attach_task(session: Session, row) -> HumanTask:
+    values = {c.name: row[c.name] for c in _tasks.columns}
+    loaded = session.identity_map.get(session.identity_key(HumanTask, values["id"]))
+    if loaded is not None:
+        for key, value in values.items():
+            set_committed_value(loaded, key, value)
+        return loaded
+    task = HumanTask(**values)
+    make_transient_to_detached(task)
+    session.add(task)
+    return task
+
+
+def load_task(session: Session, task_id: int) -> HumanTask | None:
+    """A human task as an ORM object, read with one Core statement (refreshing a loaded copy)."""
+    row = session.connection().execute(_SELECT_TASK, {"task_id": task_id}).mappings().first()
+    return _attach_task(session, row) if row is not None else None
+
+
+def load_task_and_header(session: Session, task_id: int) -> tuple[HumanTask, InstanceHeader] | None:
+    """A human task and its instance's header in one statement, both rows locked on PostgreSQL."""
+    statement = _SELECT_TASK_AND_HEADER_LOCKED if is_postgres(session) else _SELECT_TASK_AND_HEADER
+    row = session.connection().execute(statement, {"task_id": task_id}).mappings().first()
+    if row is None:
+        return None
+    return _attach_task(session, row), InstanceHeader(*(row[name] for name in _HEADER_FIELDS))
+
+
+def is_postgres(session: Session) -> bool:
+    """Whether the session talks to PostgreSQL (row locks and SKIP LOCKED are available)."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def load_header(session: Session, instance_id: int, lock: bool) -> InstanceHeader:
+    """Read an instance's header; with ``lock``, hold its row until the transaction ends (PostgreSQL)."""
+    statement = _SELECT_HEADER_LOCKED if lock and is_postgres(session) else _SELECT_HEADER
+    row = session.connection().execute(statement, {"instance_id": instance_id}).first()
+    if row is None:
+        raise NotFound(f"流程实例 {instance_id} 不存在 / instance {instance_id} does not exist")
+    return InstanceHeader(*row)
+
+
+def load_state(session: Session, instance_id: int) -> str:
+    """The serialized workflow state of an instance."""
+    return session.connection().execute(_SELECT_STATE, {"instance_id": instance_id}).scalar_one()
+
+
+def insert_instance(session: Session, values: dict[str, Any]) -> int:
+    """Insert an instance row and return its id."""
+    return session.connection().execute(_INSERT_INSTANCE, values).scalar_one()
+
+
+@lru_cache(maxsize=32)
+def _update_instance_statement(keys: tuple[str, ...]):
+    return (update(_instances)
+            .where(_instances.c.id == bindparam("b_id"), _instances.c.version == bindparam("b_version"))
+            .values({key: bindparam(f"v_{key}") for key in keys}))
+
+
+def update_instance(session: Session, header: InstanceHeader, values: dict[str, Any]) -> int:
+    """Write new values if the row is still at ``header.version``; return the new version.
+
+    Raises :class:`ConcurrentUpdate` when someone else wrote the instance first.
+    """
+    values = dict(values, version=header.version + 1)
+    statement = _update_instance_statement(tuple(sorted(values)))
+    params = {f"v_{key}": value for key, value in values.items()}
+    params.update(b_id=header.id, b_version=header.version)
+    result = session.connection().execute(statement, params)
+    if result.rowcount != 1:
+        raise ConcurrentUpdate(f"流程实例 {header.id} 刚被他人修改，请刷新后重试 / instance {header.id} was "
+                               "changed by someone else a moment ago; reload and try again")
+    loaded = session.identity_map.get(session.identity_key(ProcessInstance, header.id))
+    if loaded is not None:
+        for key, value in values.items():
+            set_committed_value(loaded, key, value)
+    return values["version"]
+
+
+def insert_human_tasks(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert new human-task rows."""
+    if rows:
+        session.connection().execute(_INSERT_TASKS, rows)
+
+
+def close_human_tasks(session: Session, instance_id: int, closed: list[dict[str, Any]]) -> None:
+    """Mark open human tasks completed or cancelled: dicts of ``task_id``, ``state``, ``completed_at``."""
+    if not closed:
+        return
+    session.connection().execute(_CLOSE_TASK, [
+        {"b_instance_id": instance_id, "b_task_id": row["task_id"], "b_state": row["state"],
+         "b_completed_at": row["completed_at"]} for row in closed])
+    by_task = {row["task_id"]: row for row in closed}
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, HumanTask) and obj.instance_id == instance_id and obj.task_id in by_task:
+            set_committed_value(obj, "state", by_task[obj.task_id]["state"])
+            set_committed_value(obj, "completed_at", by_task[obj.task_id]["completed_at"])
+
+
+@lru_cache(maxsize=32)
+def _guard_statement(keys: tuple[str, ...]):
+    return (update(_tasks).where(_tasks.c.id == bindparam("b_id"), _tasks.c.state.in_(_OPEN))
+            .values({key: bindparam(f"v_{key}") for key in keys}))
+
+
+def change_open_task(session: Session, task: HumanTask, values: dict[str, Any]) -> bool:
+    """Change a task only if it is still open (one conditional UPDATE); return whether it was."""
+    params = {f"v_{key}": value for key, value in values.items()}
+    params["b_id"] = task.id
+    result = session.connection().execute(_guard_statement(tuple(sorted(values))), params)
+    if result.rowcount != 1:
+        return False
+    for key, value in values.items():
+        set_committed_value(task, key, value)
+    return True
+
+
+def insert_audit_events(session: Session, events: list[dict[str, Any]]) -> None:
+    """Append audit events (one statement for all of them)."""
+    if events:
+        session.connection().execute(_INSERT_AUDIT, events)

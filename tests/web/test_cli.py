@@ -1,0 +1,262 @@
+"""The ``flask`` commands, run through the app's CLI runner on both databases."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from engine.models import HumanTask, ProcessDefinition, ProcessInstance
+from engine.schema import current_revision
+from tests.conftest import ENGINE_BPMN
+from web import create_app
+from web.extensions import db
+
+from .conftest import BPMN_DIR, GOOD_RECORD, REPO_ROOT
+
+MALFORMED = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="Defs" targetNamespace="http://x">
+  <bpmn:process id="broken" isExecutable="true">
+    <bpmn:startEvent id="StartEvent_1">
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def invoke(runner, *args: str):
+    """Run one ``flask`` command; return the result."""
+    return runner.invoke(args=list(args))
+
+
+def ok(runner, *args: str) -> str:
+    """Run a command that must succeed; return its output."""
+    result = invoke(runner, *args)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def task_lines(runner, *args: str) -> list[list[str]]:
+    """``flask tasks`` as rows of fields."""
+    return [line.split("\t") for line in ok(runner, "tasks", *args).splitlines()]
+
+
+def count(app, model) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(model))
+
+
+def start(runner, clock, days: float = 5, **data) -> int:
+    """``flask start activity_record`` with a deadline in ``days``; returns the printed id."""
+    data = {"deadline": (clock.now() + timedelta(days=days)).isoformat(), **data}
+    output = ok(runner, "start", "activity_record", "--data", json.dumps(data, ensure_ascii=False),
+                "--org", "qd-shinan")
+    return int(output.strip())
+
+
+# ---------------------------------------------------------------------------------------- db upgrade
+
+def test_db_upgrade_is_idempotent(app, runner, database_url):
+    before = current_revision(database_url)
+    assert before is not None
+    for _ in range(2):
+        assert "current schema" in ok(runner, "db", "upgrade")
+    assert current_revision(database_url) == before
+    assert count(app, ProcessDefinition) == 0  # the tables are there and untouched
+
+
+def test_db_upgrade_creates_the_schema_of_an_empty_database(tmp_path, clock):
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    fresh = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "ENGINE_CLOCK": clock,
+                        "BPMN_DIR": str(BPMN_DIR), "START_SWEEPER": False})
+    assert current_revision(url) is None
+    assert "current schema" in ok(fresh.test_cli_runner(), "db", "upgrade")
+    assert current_revision(url) is not None
+    assert count(fresh, ProcessInstance) == 0
+    with fresh.app_context():
+        db.engine.dispose()
+
+
+# -------------------------------------------------------------------------------------------- deploy
+
+def test_deploy_all_deploys_the_demo_process_once(app, runner):
+    first = ok(runner, "deploy", "--all")
+    assert "deployed activity_record version 1" in first
+    assert "activity_record.bpmn" in first
+    again = ok(runner, "deploy", "--all")
+    assert "unchanged activity_record version 1" in again
+    with app.app_context():
+        [definition] = db.session.scalars(select(ProcessDefinition)).all()
+        assert (definition.process_id, definition.version) == ("activity_record", 1)
+        assert set(definition.forms) == {"activity_record.json", "activity_verify.json"}
+
+
+def test_deploy_refuses_a_malformed_file_with_its_line_and_still_deploys_the_good_one(app, runner, tmp_path):
+    broken = tmp_path / "broken.bpmn"
+    broken.write_text(MALFORMED, encoding="utf-8")
+    result = invoke(runner, "deploy", str(broken), str(ENGINE_BPMN / "safe_script.bpmn"))
+    assert result.exit_code == 1
+    assert "refused broken.bpmn:5" in result.output  # the line where the parser found the mismatch
+    assert "deployed safe_script version 1" in result.output
+    with app.app_context():
+        assert db.session.scalars(select(ProcessDefinition.process_id)).all() == ["safe_script"]
+
+
+def test_deploy_of_a_missing_file_fails(app, runner, tmp_path):
+    missing = tmp_path / "nowhere.bpmn"
+    result = invoke(runner, "deploy", str(missing))
+    assert result.exit_code == 1
+    assert "nowhere.bpmn" in result.output and "no such file" in result.output
+    assert count(app, ProcessDefinition) == 0
+
+
+def test_deploy_without_files_is_a_usage_error(runner):
+    result = invoke(runner, "deploy")
+    assert result.exit_code == 2
+    assert "--all" in result.output
+
+
+# --------------------------------------------------------------------------------------------- start
+
+def test_start_prints_the_new_instances_id(app, runner, clock, deployed):
+    instance_id = start(runner, clock)
+    with app.app_context():
+        instance = db.session.get(ProcessInstance, instance_id)
+        assert (instance.process_id, instance.organisation_id, instance.status) == \
+            ("activity_record", "qd-shinan", "running")
+
+
+@pytest.mark.parametrize("data, message", [("{place: 团委}", "not JSON"), ("[1, 2]", "JSON object")])
+def test_start_with_bad_json_fails_with_a_clear_message(app, runner, deployed, data, message):
+    result = invoke(runner, "start", "activity_record", "--data", data)
+    assert result.exit_code != 0
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert count(app, ProcessInstance) == 0
+
+
+def test_start_of_an_unknown_process_fails_with_the_message(app, runner):
+    result = invoke(runner, "start", "no_such_process")
+    assert result.exit_code == 1
+    assert "no_such_process" in result.output and "not deployed" in result.output
+    assert count(app, ProcessInstance) == 0
+
+
+# ------------------------------------------------------------------------------- tasks, claim, complete
+
+def test_tasks_lists_one_tab_separated_line_per_ready_task(runner, clock, deployed):
+    assert ok(runner, "tasks") == ""
+    free = start(runner, clock, days=5)
+    mine = start(runner, clock, days=3, cadre_assignee="张伟")
+    rows = task_lines(runner)
+    assert len(rows) == 2
+    assert all(len(row) == 7 for row in rows)
+    by_instance = {int(row[1]): row for row in rows}
+    assert by_instance[free][2:6] == ["Task_record", "记录活动", "cadre", "-"]
+    assert by_instance[mine][2:6] == ["Task_record", "记录活动", "cadre", "张伟"]
+    assert by_instance[mine][6] == "2026-05-04T00:00:00+00:00"
+    assert [int(row[1]) for row in rows] == [mine, free]  # most urgent first
+
+    [only] = task_lines(runner, "--instance", str(free))
+    assert int(only[1]) == free
+
+
+def test_complete_moves_the_process_on(runner, clock, deployed):
+    instance_id = start(runner, clock, cadre_assignee="张伟")
+    [[task_id, *_]] = task_lines(runner)
+    output = ok(runner, "complete", task_id, "--data", json.dumps(GOOD_RECORD, ensure_ascii=False), "--as", "张伟")
+    assert f"completed {task_id} 记录活动" in output
+    [verify] = task_lines(runner)
+    assert int(verify[1]) == instance_id and verify[2:5] == ["Task_verify", "核实活动", "inspector"]
+
+
+def test_complete_with_invalid_form_data_fails_naming_the_fields(runner, clock, deployed):
+    start(runner, clock)
+    [[task_id, *_]] = task_lines(runner)
+    result = invoke(runner, "complete", task_id, "--data", '{"kind": "party", "youth_count": 0}', "--as", "李娜")
+    assert result.exit_code == 1
+    for field in ("kind", "youth_count", "date", "place", "description"):
+        assert field in result.output
+    assert "Traceback" not in result.output
+    [still] = task_lines(runner)
+    assert still[0] == task_id and still[2] == "Task_record"
+
+
+def test_complete_twice_or_by_someone_else_fails(runner, clock, deployed):
+    start(runner, clock, cadre_assignee="张伟")
+    [[task_id, *_]] = task_lines(runner)
+    data = json.dumps(GOOD_RECORD, ensure_ascii=False)
+    refused = invoke(runner, "complete", task_id, "--data", data, "--as", "李娜")
+    assert refused.exit_code == 1 and "张伟" in refused.output
+    ok(runner, "complete", task_id, "--data", data, "--as", "张伟")
+    again = invoke(runner, "complete", task_id, "--data", data, "--as", "张伟")
+    assert again.exit_code == 1 and "already completed" in again.output
+
+
+def test_claim_assigns_the_task(app, runner, clock, deployed):
+    start(runner, clock)
+    [[task_id, *_]] = task_lines(runner)
+    assert f"claimed {task_id} for 李娜" in ok(runner, "claim", task_id, "--as", "李娜")
+    [row] = task_lines(runner)
+    assert row[5] == "李娜"
+    with app.app_context():
+        assert db.session.get(HumanTask, int(task_id)).state == "claimed"
+    taken = invoke(runner, "claim", task_id, "--as", "王芳")
+    assert taken.exit_code == 1 and "李娜" in taken.output
+
+
+def test_claim_of_an_unknown_task_fails(runner):
+    result = invoke(runner, "claim", "424242", "--as", "李娜")
+    assert result.exit_code == 1 and "424242" in result.output
+
+
+# -------------------------------------------------------------------------------------------- timers
+
+def test_timers_tick_fires_the_deadline_and_creates_the_follow_up(runner, clock, deployed):
+    instance_id = start(runner, clock, days=5)
+    assert ok(runner, "timers", "tick").strip() == "fired 0"
+    clock.advance(timedelta(days=5, hours=1))
+    assert ok(runner, "timers", "tick").strip() == "fired 1"
+    [row] = task_lines(runner)
+    assert int(row[1]) == instance_id
+    assert row[2:5] == ["Task_followup", "督办逾期未记录的活动", "organiser"]
+    assert ok(runner, "timers", "tick").strip() == "fired 0"
+
+
+# ---------------------------------------------------------------------------------------------- demo
+
+def test_demo_load_loads_three_instances_once(app, client, runner, deployed):
+    assert "loaded 3" in ok(runner, "demo", "load")
+    assert count(app, ProcessInstance) == 3
+    assert "nothing loaded" in ok(runner, "demo", "load")
+    assert count(app, ProcessInstance) == 3
+    assert len(task_lines(runner)) == 3
+    page = client.get("/").text
+    assert "张伟" in page and "李娜" in page and "王芳" in page
+    assert page.count("记录活动") == 3
+
+
+def test_demo_load_before_deploy_says_what_to_do(app, runner):
+    result = invoke(runner, "demo", "load")
+    assert result.exit_code == 1
+    assert "activity_record" in result.output and "deploy" in result.output
+    assert isinstance(result.exception, SystemExit)  # a message, not a traceback
+    assert count(app, ProcessInstance) == 0
+
+
+# ------------------------------------------------------------------------------ the flask executable
+
+def test_flask_executable_finds_the_app_without_app_option(tmp_path):
+    flask = Path(sys.executable).parent / "flask"
+    env = {key: value for key, value in os.environ.items() if key not in ("FLASK_APP", "DATABASE_URL")}
+    env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'cli.db'}", LIANQING_INSTANCE_DIR=str(tmp_path))
+    result = subprocess.run([str(flask), "--help"], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "Could not locate a Flask application" not in result.stderr
+    commands = {line.split()[0] for line in result.stdout.splitlines() if line.startswith("  ") and line.split()}
+    assert {"deploy", "timers", "tasks", "start", "complete", "claim", "db", "demo"} <= commands
