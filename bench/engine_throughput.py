@@ -11,6 +11,7 @@ Usage: .venv/bin/python bench/engine_throughput.py [-n 500] [--postgres postgres
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import platform
 import sys
 import tempfile
@@ -78,20 +79,15 @@ def naive_json(n: int) -> float:
     return n / (time.perf_counter() - began)
 
 
-def persisted(url: str, n: int, cache_size: int) -> float:
-    """Instances/s through lianqing's engine: one transaction per start and per completion."""
-    upgrade_database(url)
+def _run_instances(url: str, n: int, cache_size: int) -> None:
+    """Start and finish ``n`` instances, one transaction per start and per completion."""
     sql = make_sql_engine(url)
     sessions = make_session_factory(sql)
     engine = Engine(cache_size=cache_size)
-    with sessions() as session:
-        engine.deploy_file(session, BPMN)
-        session.commit()
     # What an inbox does: find the instance's open task by the indexed projection.
     next_task = (select(HumanTask.__table__.c.id)
                  .where(HumanTask.__table__.c.instance_id == bindparam("instance_id"),
                         HumanTask.__table__.c.state == "ready"))
-    began = time.perf_counter()
     with sessions() as session:
         for _ in range(n):
             instance = engine.start(session, PROCESS, {"n": 1}, organisation_id="bench")
@@ -100,9 +96,25 @@ def persisted(url: str, n: int, cache_size: int) -> float:
                 task_id = session.connection().execute(next_task, {"instance_id": instance.id}).scalar_one()
                 engine.complete_task(session, task_id, {"done": True}, "bench")
                 session.commit()
-    rate = n / (time.perf_counter() - began)
     sql.dispose()
-    return rate
+
+
+def persisted(url: str, n: int, cache_size: int, workers: int = 1) -> float:
+    """Instances/s through lianqing's engine, in ``workers`` processes sharing one database."""
+    upgrade_database(url)
+    sql = make_sql_engine(url)
+    with make_session_factory(sql)() as session:
+        Engine().deploy_file(session, BPMN)
+        session.commit()
+    sql.dispose()
+    began = time.perf_counter()
+    if workers == 1:
+        _run_instances(url, n, cache_size)
+    else:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            pool.starmap(_run_instances, [(url, n // workers, cache_size)] * workers)
+        n = (n // workers) * workers
+    return n / (time.perf_counter() - began)
 
 
 def main() -> None:
@@ -116,6 +128,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         results["lianqing, SQLite, cache on"] = persisted(f"sqlite:///{tmp}/a.db", args.n, 2000)
         results["lianqing, SQLite, cache off"] = persisted(f"sqlite:///{tmp}/b.db", args.n, 0)
+        results["lianqing, SQLite, 2 processes"] = persisted(f"sqlite:///{tmp}/c.db", args.n, 2000, workers=2)
     if args.postgres:
         base = args.postgres.replace("postgresql://", "postgresql+psycopg://", 1)
         schema = f"bench_{uuid.uuid4().hex[:8]}"
@@ -125,6 +138,7 @@ def main() -> None:
         try:
             url = f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
             results["lianqing, PostgreSQL, cache on"] = persisted(url, args.n, 2000)
+            results["lianqing, PostgreSQL, 2 processes"] = persisted(url, args.n, 2000, workers=2)
         finally:
             with admin.begin() as c:
                 c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))

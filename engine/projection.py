@@ -99,14 +99,20 @@ def new_task_row(instance, task, assign: Callable[[TaskContext], Assignment], ev
             "completed_by": None, "completed_at": None}
 
 
-def diff_ready_tasks(workflow: BpmnWorkflow, before: set[str], after: dict[str, Any], already_closed: str | None,
-                     now: datetime, log: AuditLog) -> list[dict[str, Any]]:
-    """Rows to close for tasks that were ready before the step and are not now; audits each."""
+def diff_ready_tasks(workflow: BpmnWorkflow, before: set[str], after: dict[str, Any], completed: str | None,
+                     completed_by: str | None, now: datetime, log: AuditLog) -> list[dict[str, Any]]:
+    """Rows to close for tasks that were ready before the step and are not now; audits each.
+
+    ``completed`` is the task a person just completed (audited by the caller, with its data).
+    """
     closed = []
-    for task_id in sorted(before - after.keys() - {already_closed}):
+    for task_id in sorted(before - after.keys()):
         task = workflow.get_task_from_id(UUID(task_id))
         element = task.task_spec.bpmn_id if task is not None else None
-        if task is not None and task.state == TaskState.COMPLETED:
+        if task_id == completed:
+            closed.append({"task_id": task_id, "state": "completed", "completed_at": now,
+                           "completed_by": completed_by})
+        elif task is not None and task.state == TaskState.COMPLETED:
             closed.append({"task_id": task_id, "state": "completed", "completed_at": now})
             log.add("task_completed", task_id=task_id, element_id=element)
         else:

@@ -180,9 +180,7 @@ class Engine:
               actor: str | None = None, definition_id: int | None = None) -> ProcessInstance:
         """Start an instance of ``process_id`` (latest version, or ``definition_id``) up to its first wait."""
         if definition_id is None:
-            definition_id = session.scalar(select(ProcessDefinition.id)
-                                           .where(ProcessDefinition.process_id == process_id)
-                                           .order_by(ProcessDefinition.version.desc()).limit(1))
+            definition_id = store.latest_definition_id(session, process_id)
             if definition_id is None:
                 raise NotFound(f"流程「{process_id}」尚未部署 / process '{process_id}' is not deployed")
         spec, subprocess_specs, _forms = self._spec_of(session, definition_id)
@@ -241,11 +239,12 @@ class Engine:
             raise WorkflowFailed(f"流程「{header.process_id}」运行出错 / step failed: {_describe(exc)}") from exc
 
     def _save(self, session: Session, header: InstanceHeader, workflow: BpmnWorkflow, log: AuditLog,
-              ready_before: set[str], closed_task: str | None = None, status: str | None = None) -> dict[str, Any]:
+              ready_before: set[str], completed_task: str | None = None,
+              status: str | None = None) -> dict[str, Any]:
         """Write state, projection, next timer and audit in the caller's transaction; return what changed."""
         now = log.at
         ready_after = ready_manual_tasks(workflow)
-        closed = diff_ready_tasks(workflow, ready_before, ready_after, closed_task, now, log)
+        closed = diff_ready_tasks(workflow, ready_before, ready_after, completed_task, log.actor, now, log)
         new_rows = []
         for task_id in ready_after.keys() - ready_before:
             task = ready_after[task_id]
@@ -374,15 +373,12 @@ class Engine:
         log = AuditLog(now, actor, header.id)
         log.add("task_completed", task_id=row.task_id, element_id=row.bpmn_id, after=_jsonable(data))
         try:
-            self._save(session, header, workflow, log, ready_before, closed_task=row.task_id)
+            self._save(session, header, workflow, log, ready_before, completed_task=row.task_id)
         except ConcurrentUpdate:
             latest = store.load_task(session, human_task_id)
             if latest is not None and latest.state not in OPEN:
                 raise _already_done(latest) from None
             raise
-        if not store.change_open_task(session, row, {"state": "completed", "completed_by": actor,
-                                                     "completed_at": now, "assignee": row.assignee or actor}):
-            raise _already_done(store.load_task(session, human_task_id))
         return row
 
     # ---------------------------------------------------------------------------------- timers

@@ -8,8 +8,11 @@ spec is serialized once into ``process_definition.spec_json`` and restored once 
 from __future__ import annotations
 
 import json
+from types import ModuleType
 from typing import Any
 from uuid import UUID
+
+import orjson
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
@@ -65,21 +68,34 @@ def spec_from_json(text: str) -> tuple[Any, dict[str, Any]]:
     return spec, subprocess_specs
 
 
+def _encode_default(obj: Any) -> Any:
+    """What SpiffWorkflow's JSON encoder does with objects JSON does not know (for orjson)."""
+    registry = _SERIALIZER.registry
+    typename = registry.typenames.get(type(obj))
+    if typename is not None:
+        return registry.convert_to_dict[typename](obj)
+    if callable(obj) or isinstance(obj, ModuleType):
+        return None
+    if isinstance(obj, (set, frozenset)):
+        return list(obj)
+    raise TypeError(f"cannot store a {type(obj).__name__} in process data")
+
+
 def state_to_json(workflow: BpmnWorkflow) -> str:
-    """Serialize a workflow's running state, without its specs."""
+    """Serialize a workflow's running state, without its specs (orjson: the same JSON, faster)."""
     registry = _SERIALIZER.registry
     registry._encoder_mode = True
     try:
         dct = registry.convert(workflow)
         dct[_SERIALIZER.VERSION_KEY] = _SERIALIZER.VERSION
-        return json.dumps(dct, cls=_ENCODER, separators=(",", ":"))
+        return orjson.dumps(dct, default=_encode_default, option=orjson.OPT_NON_STR_KEYS).decode()
     finally:
         registry._encoder_mode = False
 
 
 def state_from_json(text: str, spec, subprocess_specs: dict[str, Any]) -> BpmnWorkflow:
     """Rebuild a workflow from its state and its (shared, cached) specs."""
-    dct = json.loads(text, cls=_SERIALIZER.json_decoder_cls)
+    dct = json.loads(text, cls=_SERIALIZER.json_decoder_cls) if _SERIALIZER.json_decoder_cls else orjson.loads(text)
     _SERIALIZER.migrate(dct)
     dct["spec"] = spec
     dct["subprocess_specs"] = subprocess_specs

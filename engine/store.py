@@ -12,12 +12,12 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, literal_column, or_, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from .errors import ConcurrentUpdate, NotFound
-from .models import AuditEvent, HumanTask, ProcessInstance
+from .models import AuditEvent, HumanTask, ProcessDefinition, ProcessInstance
 
 _instances = ProcessInstance.__table__
 _tasks = HumanTask.__table__
@@ -47,10 +47,15 @@ _INSERT_INSTANCE = insert(_instances).returning(_instances.c.id)
 _INSERT_TASKS = insert(_tasks)
 _INSERT_AUDIT = insert(_audit)
 _OPEN = HumanTask.OPEN_STATES
+# "state IN (...)" with a Python tuple becomes an expanding parameter that SQLAlchemy re-renders
+# on every execution; the equivalent OR of literals compiles once.
+_IS_OPEN = or_(*[_tasks.c.state == literal_column(f"'{state}'") for state in _OPEN])
 _CLOSE_TASK = (update(_tasks)
                .where(_tasks.c.instance_id == bindparam("b_instance_id"), _tasks.c.task_id == bindparam("b_task_id"),
-                      _tasks.c.state.in_(_OPEN))
-               .values(state=bindparam("b_state"), completed_at=bindparam("b_completed_at")))
+                      _IS_OPEN)
+               .values(state=bindparam("b_state"), completed_at=bindparam("b_completed_at"),
+                       completed_by=bindparam("b_completed_by"),
+                       assignee=func.coalesce(_tasks.c.assignee, bindparam("b_completed_by"))))
 
 
 _SELECT_TASK = select(_tasks).where(_tasks.c.id == bindparam("task_id"))
@@ -70,8 +75,7 @@ def _attach_task(session: Session, row) -> HumanTask:
             set_committed_value(loaded, key, value)
         return loaded
     task = HumanTask(**values)
-    make_transient_to_detached(task)
-    session.add(task)
+    make_transient_to_detached(task)  # detached with its identity: usable, never re-inserted
     return task
 
 
@@ -88,6 +92,16 @@ def load_task_and_header(session: Session, task_id: int) -> tuple[HumanTask, Ins
     if row is None:
         return None
     return _attach_task(session, row), InstanceHeader(*(row[name] for name in _HEADER_FIELDS))
+
+
+_LATEST_DEFINITION = (select(ProcessDefinition.__table__.c.id)
+                      .where(ProcessDefinition.__table__.c.process_id == bindparam("process_id"))
+                      .order_by(ProcessDefinition.__table__.c.version.desc()).limit(1))
+
+
+def latest_definition_id(session: Session, process_id: str) -> int | None:
+    """The id of the newest deployed version of a process, or ``None``."""
+    return session.connection().execute(_LATEST_DEFINITION, {"process_id": process_id}).scalar()
 
 
 def is_postgres(session: Session) -> bool:
@@ -148,22 +162,34 @@ def insert_human_tasks(session: Session, rows: list[dict[str, Any]]) -> None:
 
 
 def close_human_tasks(session: Session, instance_id: int, closed: list[dict[str, Any]]) -> None:
-    """Mark open human tasks completed or cancelled: dicts of ``task_id``, ``state``, ``completed_at``."""
+    """Mark open human tasks completed or cancelled.
+
+    ``closed`` holds dicts of ``task_id``, ``state``, ``completed_at`` and ``completed_by``.
+    Raises :class:`ConcurrentUpdate` if one of them was not open any more.
+    """
     if not closed:
         return
-    session.connection().execute(_CLOSE_TASK, [
-        {"b_instance_id": instance_id, "b_task_id": row["task_id"], "b_state": row["state"],
-         "b_completed_at": row["completed_at"]} for row in closed])
+    params = [{"b_instance_id": instance_id, "b_task_id": row["task_id"], "b_state": row["state"],
+               "b_completed_at": row["completed_at"], "b_completed_by": row.get("completed_by")} for row in closed]
+    connection = session.connection()
+    result = connection.execute(_CLOSE_TASK, params[0] if len(params) == 1 else params)
+    if (len(params) == 1 or connection.dialect.supports_sane_multi_rowcount) and result.rowcount != len(params):
+        raise ConcurrentUpdate(f"流程实例 {instance_id} 的任务刚被他人办理 / a task of instance {instance_id} "
+                               "was closed by someone else a moment ago")
     by_task = {row["task_id"]: row for row in closed}
     for obj in list(session.identity_map.values()):
         if isinstance(obj, HumanTask) and obj.instance_id == instance_id and obj.task_id in by_task:
-            set_committed_value(obj, "state", by_task[obj.task_id]["state"])
-            set_committed_value(obj, "completed_at", by_task[obj.task_id]["completed_at"])
+            row = by_task[obj.task_id]
+            set_committed_value(obj, "state", row["state"])
+            set_committed_value(obj, "completed_at", row["completed_at"])
+            if row.get("completed_by") is not None:
+                set_committed_value(obj, "completed_by", row["completed_by"])
+                set_committed_value(obj, "assignee", obj.assignee or row["completed_by"])
 
 
 @lru_cache(maxsize=32)
 def _guard_statement(keys: tuple[str, ...]):
-    return (update(_tasks).where(_tasks.c.id == bindparam("b_id"), _tasks.c.state.in_(_OPEN))
+    return (update(_tasks).where(_tasks.c.id == bindparam("b_id"), _IS_OPEN)
             .values({key: bindparam(f"v_{key}") for key in keys}))
 
 
