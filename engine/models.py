@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import (JSON, BigInteger, DateTime, ForeignKey, Index, Integer, MetaData, String, Text,
+from sqlalchemy import (JSON, BigInteger, DateTime, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Text,
                         UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -78,12 +78,15 @@ class ProcessInstance(Base):
     __table_args__ = (Index("ix_process_instance_business_key", "business_key"),)
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    definition_id: Mapped[int] = mapped_column(ForeignKey("process_definition.id"), index=True)
+    definition_id: Mapped[int] = mapped_column(ForeignKey("process_definition.id"))
     process_id: Mapped[str] = mapped_column(String(255), index=True)
     business_key: Mapped[str | None] = mapped_column(String(255))
     organisation_id: Mapped[str | None] = mapped_column(String(64), index=True)
-    status: Mapped[str] = mapped_column(String(16), default="running", index=True)
-    state_json: Mapped[str] = mapped_column(Text)
+    # Not indexed on purpose: the sweeper finds due work by next_timer_at, which is NULL for
+    # every instance that is not running; an index here would be paid on every write.
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    # SpiffWorkflow's serialized state without the spec: zlib-compressed JSON (about 4x smaller).
+    state: Mapped[bytes] = mapped_column(LargeBinary)
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     version: Mapped[int] = mapped_column(Integer, default=1)
     next_timer_at: Mapped[datetime | None] = mapped_column(index=True)
@@ -109,7 +112,8 @@ class HumanTask(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    # Indexed by the unique (instance_id, task_id) constraint.
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"))
     task_id: Mapped[str] = mapped_column(String(36))
     process_id: Mapped[str] = mapped_column(String(255))
     bpmn_id: Mapped[str] = mapped_column(String(255))
@@ -141,7 +145,7 @@ class AuditEvent(Base):
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     at: Mapped[datetime]
     actor: Mapped[str | None] = mapped_column(String(255))
-    kind: Mapped[str] = mapped_column(String(32), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
     instance_id: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     task_id: Mapped[str | None] = mapped_column(String(36))
     element_id: Mapped[str | None] = mapped_column(String(255))

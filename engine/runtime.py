@@ -33,7 +33,7 @@ from .expressions import RestrictedEnvironment, RestrictedScriptEngine
 from .forms import validate_form
 from .models import HumanTask, ProcessDefinition, ProcessInstance
 from .projection import diff_ready_tasks, earliest_timer, new_task_row, ready_manual_tasks, waiting_timers
-from .serialization import spec_from_json, spec_to_json, state_from_json, state_to_json
+from .serialization import spec_from_json, spec_to_json, state_from_bytes, state_to_bytes
 from .services import ServiceCall, ServiceRegistry
 from .store import InstanceHeader
 
@@ -46,6 +46,17 @@ class DeployResult:
 
     definition: ProcessDefinition
     created: bool
+
+
+@dataclass(frozen=True)
+class CompletedTask:
+    """What :meth:`Engine.complete_task` did."""
+
+    id: int
+    name: str
+    instance_id: int
+    completed_by: str | None
+    completed_at: datetime
 
 
 @dataclass(frozen=True)
@@ -187,7 +198,7 @@ class Engine:
         now = self.clock.now()
         org = str(organisation_id) if organisation_id is not None else None
         values = {"definition_id": definition_id, "process_id": spec.name, "business_key": business_key,
-                  "organisation_id": org, "status": "running", "state_json": "", "data": {}, "version": 1,
+                  "organisation_id": org, "status": "running", "state": b"", "data": {}, "version": 1,
                   "started_by": actor, "started_at": now}
         instance_id = store.insert_instance(session, values)
         header = InstanceHeader(instance_id, 1, "running", definition_id, spec.name, org, business_key, None)
@@ -216,7 +227,7 @@ class Engine:
         workflow = self._cache.take(header.id, header.version)
         if workflow is None:
             spec, subprocess_specs, _forms = self._spec_of(session, header.definition_id)
-            workflow = state_from_json(store.load_state(session, header.id), spec, subprocess_specs)
+            workflow = state_from_bytes(store.load_state(session, header.id), spec, subprocess_specs)
         workflow.script_engine = self._script_engine(session, header)
         return workflow
 
@@ -254,7 +265,10 @@ class Engine:
             log.add("task_created", task_id=task_id, element_id=row["bpmn_id"],
                     after={"assignee": row["assignee"], "role": row["candidate_role"],
                            "organisation_id": row["organisation_id"], "due_at": _iso(row["due_at"])})
-        values: dict[str, Any] = {"state_json": state_to_json(workflow), "next_timer_at": earliest_timer(workflow)}
+        values: dict[str, Any] = {"state": state_to_bytes(workflow)}
+        next_timer_at = earliest_timer(workflow)
+        if next_timer_at != header.next_timer_at:  # an unchanged indexed column is not rewritten
+            values["next_timer_at"] = next_timer_at
         if status is not None:
             values.update(status=status, ended_at=now, next_timer_at=None)
         elif workflow.is_completed():
@@ -340,7 +354,7 @@ class Engine:
         return self._change_assignee(session, row, actor, "reassigned", new_assignee)
 
     def complete_task(self, session: Session, human_task_id: int, data: dict[str, Any] | None,
-                      actor: str | None) -> HumanTask:
+                      actor: str | None) -> CompletedTask:
         """Complete a task with form data and run the process on to its next wait.
 
         Raises :class:`FormInvalid` (nothing written), :class:`TaskAlreadyCompleted` (someone was
@@ -379,7 +393,7 @@ class Engine:
             if latest is not None and latest.state not in OPEN:
                 raise _already_done(latest) from None
             raise
-        return row
+        return CompletedTask(row.id, row.name, header.id, actor, now)
 
     # ---------------------------------------------------------------------------------- timers
 

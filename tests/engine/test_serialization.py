@@ -1,0 +1,47 @@
+"""Workflow state round trips through the stored form, small (plain JSON) and large (compressed)."""
+from __future__ import annotations
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.util.task import TaskState
+
+from engine.definitions import parse_definition
+from engine.expressions import RestrictedScriptEngine
+from engine.runtime import forms_beside
+from engine.serialization import (COMPRESS_ABOVE_BYTES, spec_from_json, spec_to_json, state_from_bytes,
+                                  state_to_bytes)
+from tests.conftest import ENGINE_BPMN
+
+
+def parsed_review():
+    path = ENGINE_BPMN / "two_lane_review.bpmn"
+    content = path.read_bytes()
+    return parse_definition(content, path.name, forms_beside(path, content))
+
+
+def ready_names(workflow):
+    return sorted(t.task_spec.bpmn_id for t in workflow.get_tasks(state=TaskState.READY, manual=True))
+
+
+def test_small_state_is_plain_json_and_round_trips():
+    parsed = parsed_review()
+    workflow = BpmnWorkflow(parsed.spec, parsed.subprocess_specs, script_engine=RestrictedScriptEngine())
+    workflow.task_tree.data.update(deadline="2099-06-01T00:00:00+00:00")
+    workflow.do_engine_steps()
+    stored = state_to_bytes(workflow)
+    assert stored[:1] == b"{" and len(stored) <= COMPRESS_ABOVE_BYTES
+    spec, subprocess_specs = spec_from_json(spec_to_json(parsed.spec, parsed.subprocess_specs))
+    restored = state_from_bytes(stored, spec, subprocess_specs)
+    assert ready_names(restored) == ready_names(workflow) == ["Task_record"]
+    assert b'"spec"' not in stored  # the spec is stored once per version, not per instance
+
+
+def test_large_state_is_compressed_and_round_trips():
+    parsed = parsed_review()
+    workflow = BpmnWorkflow(parsed.spec, parsed.subprocess_specs, script_engine=RestrictedScriptEngine())
+    workflow.task_tree.data.update(deadline="2099-06-01T00:00:00+00:00", notes=["说明 %d" % i for i in range(2000)])
+    workflow.do_engine_steps()
+    stored = state_to_bytes(workflow)
+    assert stored[:1] != b"{"
+    restored = state_from_bytes(stored, parsed.spec, parsed.subprocess_specs)
+    [task] = restored.get_tasks(state=TaskState.READY, manual=True)
+    assert task.data["notes"][1999] == "说明 1999"
