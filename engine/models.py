@@ -97,6 +97,9 @@ class ProcessInstance(Base):
 
     definition: Mapped[ProcessDefinition] = relationship(lazy="select")
 
+    # Not a column: set by Engine.start to the ids of the human tasks the start opened.
+    new_task_ids: tuple[int, ...] = ()
+
     __mapper_args__ = {"version_id_col": version}
 
 

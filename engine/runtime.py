@@ -57,6 +57,7 @@ class CompletedTask:
     instance_id: int
     completed_by: str | None
     completed_at: datetime
+    next_task_ids: tuple[int, ...] = ()  # the human tasks this completion opened
 
 
 @dataclass(frozen=True)
@@ -211,7 +212,9 @@ class Engine:
         written = self._save(session, header, workflow, log, ready_before=set())
         columns = dict(values, error=None, ended_at=None, next_timer_at=None)
         columns.update(written)
+        new_task_ids = columns.pop("new_task_ids")
         instance = ProcessInstance(id=instance_id, **columns)
+        instance.new_task_ids = new_task_ids
         make_transient_to_detached(instance)
         session.add(instance)
         return instance
@@ -278,10 +281,10 @@ class Engine:
         # step fail before it touches the projection.
         version = store.update_instance(session, header, values)
         store.close_human_tasks(session, header.id, closed)
-        store.insert_human_tasks(session, new_rows)
+        new_ids = store.insert_human_tasks(session, new_rows)
         log.write(session)
         session.info.setdefault(_PENDING_KEY, []).append((self._cache, header.id, version, workflow))
-        return dict(values, version=version)
+        return dict(values, version=version, new_task_ids=tuple(new_ids))
 
     def _assign(self, context):
         try:
@@ -387,13 +390,13 @@ class Engine:
         log = AuditLog(now, actor, header.id)
         log.add("task_completed", task_id=row.task_id, element_id=row.bpmn_id, after=_jsonable(data))
         try:
-            self._save(session, header, workflow, log, ready_before, completed_task=row.task_id)
+            written = self._save(session, header, workflow, log, ready_before, completed_task=row.task_id)
         except ConcurrentUpdate:
             latest = store.load_task(session, human_task_id)
             if latest is not None and latest.state not in OPEN:
                 raise _already_done(latest) from None
             raise
-        return CompletedTask(row.id, row.name, header.id, actor, now)
+        return CompletedTask(row.id, row.name, header.id, actor, now, written["new_task_ids"])
 
     # ---------------------------------------------------------------------------------- timers
 

@@ -44,7 +44,7 @@ _SELECT_HEADER = select(_instances.c.id, _instances.c.version, _instances.c.stat
 _SELECT_HEADER_LOCKED = _SELECT_HEADER.with_for_update()
 _SELECT_STATE = select(_instances.c.state).where(_instances.c.id == bindparam("instance_id"))
 _INSERT_INSTANCE = insert(_instances).returning(_instances.c.id)
-_INSERT_TASKS = insert(_tasks)
+_INSERT_TASKS = insert(_tasks).returning(_tasks.c.id, sort_by_parameter_order=True)
 _INSERT_AUDIT = insert(_audit)
 _OPEN = HumanTask.OPEN_STATES
 # "state IN (...)" with a Python tuple becomes an expanding parameter that SQLAlchemy re-renders
@@ -69,7 +69,7 @@ _HEADER_FIELDS = [f"i_{c.name}" for c in _SELECT_HEADER.selected_columns]
 
 def _attach_task(session: Session, row) -> HumanTask:
     values = {c.name: row[c.name] for c in _tasks.columns}
-    loaded = session.identity_map.get(session.identity_key(HumanTask, values["id"]))
+    loaded = session.identity_map.get((HumanTask, (values["id"],), None))
     if loaded is not None:
         for key, value in values.items():
             set_committed_value(loaded, key, value)
@@ -151,17 +151,18 @@ def update_instance(session: Session, header: InstanceHeader, values: dict[str, 
     if result.rowcount != 1:
         raise ConcurrentUpdate(f"流程实例 {header.id} 刚被他人修改，请刷新后重试 / instance {header.id} was "
                                "changed by someone else a moment ago; reload and try again")
-    loaded = session.identity_map.get(session.identity_key(ProcessInstance, header.id))
+    loaded = session.identity_map.get((ProcessInstance, (header.id,), None))
     if loaded is not None:
         for key, value in values.items():
             set_committed_value(loaded, key, value)
     return values["version"]
 
 
-def insert_human_tasks(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Insert new human-task rows."""
-    if rows:
-        session.connection().execute(_INSERT_TASKS, rows)
+def insert_human_tasks(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert new human-task rows; return their ids in the same order."""
+    if not rows:
+        return []
+    return list(session.connection().execute(_INSERT_TASKS, rows).scalars())
 
 
 def close_human_tasks(session: Session, instance_id: int, closed: list[dict[str, Any]]) -> None:
@@ -179,6 +180,8 @@ def close_human_tasks(session: Session, instance_id: int, closed: list[dict[str,
     if (len(params) == 1 or connection.dialect.supports_sane_multi_rowcount) and result.rowcount != len(params):
         raise ConcurrentUpdate(f"流程实例 {instance_id} 的任务刚被他人办理 / a task of instance {instance_id} "
                                "was closed by someone else a moment ago")
+    if not session.identity_map:
+        return
     by_task = {row["task_id"]: row for row in closed}
     for obj in list(session.identity_map.values()):
         if isinstance(obj, HumanTask) and obj.instance_id == instance_id and obj.task_id in by_task:
@@ -211,4 +214,4 @@ def change_open_task(session: Session, task: HumanTask, values: dict[str, Any]) 
 def insert_audit_events(session: Session, events: list[dict[str, Any]]) -> None:
     """Append audit events (one statement for all of them)."""
     if events:
-        session.connection().execute(_INSERT_AUDIT, events)
+        session.connection().execute(_INSERT_AUDIT, events[0] if len(events) == 1 else events)

@@ -36,8 +36,10 @@ def open_tasks(session, instance_id):
 
 def test_two_lanes_run_start_to_end_through_claims_and_completions(engine, sessions, clock, review_process):
     with sessions() as session:
-        instance_id = start_review(engine, session, clock).id
+        started = start_review(engine, session, clock)
+        instance_id = started.id
         [record] = open_tasks(session, instance_id)
+        assert started.new_task_ids == (record.id,)
         assert (record.bpmn_id, record.lane, record.candidate_role) == ("Task_record", "cadre", "cadre")
         assert record.organisation_id == "qd-shinan" and record.assignee is None and record.state == "ready"
         assert record.form_key == "record.json" and "活动" in record.instructions
@@ -47,14 +49,16 @@ def test_two_lanes_run_start_to_end_through_claims_and_completions(engine, sessi
         with pytest.raises(NotAllowed):
             engine.complete_task(session, record.id, GOOD_RECORD, "cadre-li")
         session.rollback()
-        engine.complete_task(session, record.id, GOOD_RECORD, "cadre-zhang")
+        done = engine.complete_task(session, record.id, GOOD_RECORD, "cadre-zhang")
         session.commit()
+        assert (done.id, done.completed_by, done.instance_id) == (record.id, "cadre-zhang", instance_id)
 
     # A second engine has no memory of the first: the state comes back from the database.
     fresh = Engine(services=engine.services, clock=clock, cache_size=0)
     with sessions() as session:
         [review] = open_tasks(session, instance_id)
         assert (review.bpmn_id, review.lane) == ("Task_review", "organiser")
+        assert done.next_task_ids == (review.id,)
         fresh.claim(session, review.id, "organiser-wang")
         fresh.complete_task(session, review.id, {"approved": True, "comment": "好"}, "organiser-wang")
         session.commit()
