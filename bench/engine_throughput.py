@@ -113,6 +113,24 @@ def persisted(url: str, n: int, cache_size: int, workers: int = 1) -> float:
     return n / (time.perf_counter() - began)
 
 
+def state_sizes() -> list[tuple[str, int, int]]:
+    """Bytes stored per instance: SpiffWorkflow's full JSON (spec included) vs lianqing's state."""
+    from engine.serialization import state_to_bytes
+    ser = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
+    sizes = []
+    for path, process, data in [(BPMN, PROCESS, {}),
+                                (BPMN.parent.parent / "bpmn" / "activity_record.bpmn", "activity_record",
+                                 {"deadline": "2099-01-01T00:00:00+00:00", "cadre_assignee": "x"})]:
+        parser = SpiffBpmnParser()
+        parser.add_bpmn_file(str(path))
+        wf = BpmnWorkflow(parser.get_spec(process), parser.get_subprocess_specs(process),
+                          script_engine=RestrictedScriptEngine())
+        wf.task_tree.data.update(data)
+        wf.do_engine_steps()
+        sizes.append((process, len(ser.serialize_json(wf)), len(state_to_bytes(wf))))
+    return sizes
+
+
 def main() -> None:
     """Run every variant once and print the table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -139,6 +157,8 @@ def main() -> None:
             with admin.begin() as c:
                 c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
             admin.dispose()
+    for process, full, ours in state_sizes():
+        print(f"state of a waiting {process}: full SpiffWorkflow JSON {full:,} B, stored by lianqing {ours:,} B")
     ceiling = results["in-memory SpiffWorkflow"]
     print(f"{'variant':34} {'instances/s':>12} {'x slower than in-memory':>24}")
     for name, rate in results.items():

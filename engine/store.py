@@ -162,6 +162,8 @@ def insert_human_tasks(session: Session, rows: list[dict[str, Any]]) -> list[int
     """Insert new human-task rows; return their ids in the same order."""
     if not rows:
         return []
+    if len(rows) == 1:  # the common case; a list would take SQLAlchemy's batched "insertmanyvalues" path
+        return [session.connection().execute(_INSERT_TASKS, rows[0]).scalar_one()]
     return list(session.connection().execute(_INSERT_TASKS, rows).scalars())
 
 

@@ -35,7 +35,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(main.bp)
     cli.init_app(app)
 
-    if app.config["START_SWEEPER"] and os.environ.get("WERKZEUG_RUN_MAIN") != "false":
+    if app.config["START_SWEEPER"]:
         sweeper = TimerSweeper(app, app.config["SWEEP_INTERVAL_SECONDS"])
         app.extensions["lianqing_sweeper"] = sweeper
         sweeper.start()
