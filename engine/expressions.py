@@ -88,6 +88,8 @@ def parse_expression(text: str) -> ast.Expression:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
         raise UnsafeExpression(f"syntax error in expression {text!r}: {exc.msg}") from None
+    except (RecursionError, MemoryError):  # ast.parse's answer to deeply nested input
+        raise UnsafeExpression(f"expression nested too deeply to check ({len(text):,} characters)") from None
     _check_nodes(tree, text, set(SAFE_FUNCTIONS))
     return tree
 
@@ -103,6 +105,8 @@ def parse_script(text: str) -> tuple[tuple[tuple[str, ...], ast.Expression, ast.
         module = ast.parse(text, mode="exec")
     except SyntaxError as exc:
         raise UnsafeExpression(f"syntax error in script on line {exc.lineno}: {exc.msg}") from None
+    except (RecursionError, MemoryError):  # ast.parse's answer to deeply nested input
+        raise UnsafeExpression(f"script nested too deeply to check ({len(text):,} characters)") from None
     steps = []
     for stmt in module.body:
         if isinstance(stmt, ast.Assign) and all(isinstance(t, ast.Name) for t in stmt.targets):
