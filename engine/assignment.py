@@ -31,6 +31,7 @@ class TaskContext:
     data: dict[str, Any]
     properties: dict[str, str]
     evaluate: Callable[[str], Any]
+    session: Any = None
 
 
 class AssignmentResolver(Protocol):
@@ -51,9 +52,10 @@ class LaneAssignmentResolver:
     def resolve(self, context: TaskContext) -> Assignment:
         """Return the assignment for one new task."""
         props = context.properties
-        assignee = context.evaluate(props["assignee"]) if props.get("assignee") else None
-        if assignee is None and context.lane:
-            assignee = context.data.get(f"{context.lane}_assignee")
+        if props.get("assignee"):  # the property decides, even when it says None (an open task)
+            assignee = context.evaluate(props["assignee"])
+        else:
+            assignee = context.data.get(f"{context.lane}_assignee") if context.lane else None
         organisation = context.evaluate(props["organisation"]) if props.get("organisation") else None
         return Assignment(candidate_role=context.lane,
                           organisation_id=str(organisation) if organisation is not None else context.organisation_id,
@@ -63,7 +65,7 @@ class LaneAssignmentResolver:
 class TaskPolicy(Protocol):
     """Decides whether an actor may claim, complete or reassign a task.  Raise :class:`NotAllowed`."""
 
-    def check(self, actor: str | None, task: Any, action: str) -> None: ...
+    def check(self, session: Any, actor: str | None, task: Any, action: str) -> None: ...
 
 
 class AssigneePolicy:
@@ -73,7 +75,7 @@ class AssigneePolicy:
     engine from letting one person act on a task another holds.
     """
 
-    def check(self, actor: str | None, task: Any, action: str) -> None:
+    def check(self, session: Any, actor: str | None, task: Any, action: str) -> None:
         """Raise :class:`NotAllowed` if ``actor`` may not do ``action`` on ``task``."""
         if actor is None or task.assignee is None or task.assignee == actor:
             return

@@ -262,8 +262,8 @@ class Engine:
         new_rows = []
         for task_id in ready_after.keys() - ready_before:
             task = ready_after[task_id]
-            row = new_task_row(header, task, self._assign, lambda text, t=task: workflow.script_engine.evaluate(t, text),
-                               now)
+            row = new_task_row(header, task, self._assign,
+                               lambda text, t=task: workflow.script_engine.evaluate(t, text), now, session)
             new_rows.append(row)
             log.add("task_created", task_id=task_id, element_id=row["bpmn_id"],
                     after={"assignee": row["assignee"], "role": row["candidate_role"],
@@ -322,7 +322,7 @@ class Engine:
         row = self.human_task(session, human_task_id)
         if row.state not in OPEN:
             raise _already_done(row)
-        self.policy.check(actor, row, action)
+        self.policy.check(session, actor, row, action)
         return row
 
     def _guard_open(self, session: Session, row: HumanTask, values: dict[str, Any]) -> None:
@@ -371,7 +371,7 @@ class Engine:
         row, header = loaded
         if row.state not in OPEN:
             raise _already_done(row)
-        self.policy.check(actor, row, "complete")
+        self.policy.check(session, actor, row, "complete")
         data = {} if data is None else data
         validate_form(self._spec_of(session, header.definition_id)[2].get(row.form_key) if row.form_key else None,
                       data)

@@ -6,7 +6,7 @@ import os
 from flask import Flask
 
 from .config import INSTANCE_DIR, Config
-from .extensions import db
+from .extensions import csrf, db, login_manager
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -28,11 +28,19 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .runtime import TimerSweeper, init_engine
     init_engine(app)
 
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "请先登录 / please sign in"
+    from . import session_user  # noqa: F401  (registers the user loader)
+
     from .errors import register_error_handlers
     register_error_handlers(app)
 
-    from . import cli, main
+    from . import auth, cli, main, tasks
     app.register_blueprint(main.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(tasks.bp)
     cli.init_app(app)
 
     if app.config["START_SWEEPER"]:

@@ -23,6 +23,12 @@ class Config:
     START_SWEEPER = os.environ.get("LIANQING_START_SWEEPER", "0") == "1"
     SWEEP_INTERVAL_SECONDS = float(os.environ.get("LIANQING_SWEEP_INTERVAL", "1"))
     MAX_CONTENT_LENGTH = int(os.environ.get("LIANQING_MAX_UPLOAD_BYTES", str(8 * 1024 * 1024)))
+    # Sign-in codes always go to the notification outbox; in development they are also logged.
+    SHOW_DEV_CODES = os.environ.get("LIANQING_SHOW_DEV_CODES", "1") == "1"
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = os.environ.get("LIANQING_SECURE_COOKIES", "0") == "1"
+    REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE

@@ -26,6 +26,12 @@ def _engine_error(error: EngineError):
                            errors=body.get("errors", [])), error.http_status
 
 
+def _csrf_error(error):
+    error.description = ("表单已过期或来源不明，请刷新页面后重新提交 / the form expired or did not come from this "
+                         "site; reload the page and submit again")
+    return _http_error(error)
+
+
 def _http_error(error):
     code = getattr(error, "code", 500) or 500
     message = getattr(error, "description", None) or "服务器内部错误 / internal server error"
@@ -39,8 +45,10 @@ def _http_error(error):
 
 def register_error_handlers(app: Flask) -> None:
     """Install the handlers on ``app``."""
+    from flask_wtf.csrf import CSRFError
     from werkzeug.exceptions import HTTPException
     app.register_error_handler(EngineError, _engine_error)
+    app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)
 
     @app.errorhandler(Exception)

@@ -1,11 +1,15 @@
-"""Health check and the page listing ready tasks."""
+"""Health check and the signed-in person's inbox."""
 from __future__ import annotations
 
 from flask import Blueprint, render_template, request
+from flask_login import login_required
 from sqlalchemy import text
+
+from workflows.inbox import inbox as inbox_query
 
 from .extensions import db
 from .runtime import current_engine
+from .session_user import current_actor
 
 bp = Blueprint("main", __name__)
 
@@ -20,9 +24,10 @@ def health():
 
 
 @bp.get("/")
-def ready_tasks():
-    """Ready and claimed tasks, most urgent first, paginated."""
+@login_required
+def inbox():
+    """My open tasks, most urgent first, paginated."""
     page = max(request.args.get("page", 1, type=int), 1)
-    tasks = current_engine().ready_tasks(db.session, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
+    tasks = inbox_query(db.session, current_actor(), limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
     return render_template("tasks.html", tasks=tasks[:PAGE_SIZE], page=page, has_next=len(tasks) > PAGE_SIZE,
                            now=current_engine().clock.now())

@@ -51,7 +51,7 @@ def deployed(app):
 @pytest.fixture
 def start_record(app, clock, deployed):
     """Start an ``activity_record`` instance due in ``days``; returns its id."""
-    def start(days: float = 5, org: str = "qd-shinan", assignee: str | None = None) -> int:
+    def start(days: float = 5, org: str = "qd-sn", assignee: str | None = None) -> int:
         data = {"deadline": (clock.now() + timedelta(days=days)).isoformat()}
         if assignee is not None:
             data["cadre_assignee"] = assignee
@@ -62,3 +62,33 @@ def start_record(app, clock, deployed):
             return instance.id
     return start
 
+
+
+@pytest.fixture
+def league(app, clock):
+    """The hand-built league of tests/league.py in the app's database (passwords: tests.league.PASSWORD)."""
+    from tests.league import build_league
+    with app.app_context():
+        built = build_league(db.session, clock.now())
+        db.session.commit()
+        return built
+
+
+def csrf_token(client, path: str = "/login") -> str:
+    """The CSRF token of the client's session, read from a page's form."""
+    import re
+    page = client.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+@pytest.fixture
+def sign_in(client):
+    """Sign the test client in as ``username`` through the real login form."""
+    from tests.league import PASSWORD
+
+    def do(username: str, password: str = PASSWORD):
+        token = csrf_token(client)
+        response = client.post("/login", data={"username": username, "password": password, "csrf_token": token})
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return response
+    return do

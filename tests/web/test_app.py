@@ -28,33 +28,43 @@ def test_health_answers_json_with_the_database_dialect(client, database_url):
 
 # -------------------------------------------------------------------------------------- task page
 
-def test_task_page_without_tasks_says_so(client):
+def test_task_page_needs_sign_in(client):
+    response = client.get("/")
+    assert response.status_code == 302 and "/login?next=" in response.headers["Location"]
+
+
+def test_task_page_without_tasks_says_so(client, league, sign_in):
+    sign_in("zhang")
     response = client.get("/")
     assert response.status_code == 200
     assert "text/html" in response.content_type
     assert "暂无待办任务" in response.text
 
 
-def test_task_page_lists_a_started_instances_ready_task_as_unclaimed(client, start_record):
-    instance_id = start_record(days=5, org="qd-shinan")
+def test_task_page_lists_a_started_instances_ready_task_as_unclaimed(client, start_record, league, sign_in):
+    instance_id = start_record(days=5, org="qd-sn")
+    sign_in("zhang")
     page = client.get("/").text
     assert "记录活动" in page
     assert row_of(instance_id) in page
-    assert "qd-shinan" in page and "cadre" in page
+    assert "qd-sn" in page and "cadre" in page
     assert "待认领" in page
     assert "2026-05-06 00:00" in page  # the ManualClock starts at 2026-05-01 00:00 UTC
     assert "已逾期" not in page and "暂无待办任务" not in page
 
 
-def test_task_page_shows_the_assignee_instead_of_unclaimed(client, start_record):
-    start_record(assignee="张伟")
+def test_task_page_shows_the_assignee_instead_of_unclaimed(client, start_record, league, sign_in):
+    start_record(assignee="zhang")
+    sign_in("zhang")
     page = client.get("/").text
-    assert "张伟" in page
+    assert "zhang" in page
     assert "待认领" not in page
 
 
-def test_task_page_marks_a_task_overdue_once_the_clock_passes_its_due_date(client, clock, start_record):
+def test_task_page_marks_a_task_overdue_once_the_clock_passes_its_due_date(client, clock, start_record, league,
+                                                                           sign_in):
     start_record(days=1)
+    sign_in("zhang")
     assert "已逾期" not in client.get("/").text
     clock.advance(timedelta(days=1, minutes=1))
     page = client.get("/").text
@@ -63,8 +73,9 @@ def test_task_page_marks_a_task_overdue_once_the_clock_passes_its_due_date(clien
     assert "记录活动" in page  # still listed: no timer sweep has run
 
 
-def test_task_page_paginates(client, monkeypatch, start_record):
+def test_task_page_paginates(client, monkeypatch, start_record, league, sign_in):
     monkeypatch.setattr(web.main, "PAGE_SIZE", 2)
+    sign_in("zhang")
     # Most urgent first: the order of the due dates, not of the starts.
     late, soon, middle = start_record(days=9), start_record(days=3), start_record(days=6)
 
@@ -83,8 +94,9 @@ def test_task_page_paginates(client, monkeypatch, start_record):
 
 
 @pytest.mark.parametrize("page", ["0", "-4", "abc"])
-def test_task_page_treats_a_bad_page_number_as_the_first_page(client, start_record, page):
+def test_task_page_treats_a_bad_page_number_as_the_first_page(client, start_record, league, sign_in, page):
     instance_id = start_record()
+    sign_in("zhang")
     response = client.get(f"/?page={page}")
     assert response.status_code == 200
     assert row_of(instance_id) in response.text
@@ -196,4 +208,4 @@ def test_an_error_leaves_the_app_working(raising_client):
     assert raising_client.get("/_test/raise/boom").status_code == 500
     assert raising_client.get("/_test/raise/not_allowed").status_code == 403
     assert raising_client.get("/health").status_code == 200
-    assert raising_client.get("/").status_code == 200
+    assert raising_client.get("/login").status_code == 200

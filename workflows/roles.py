@@ -1,0 +1,175 @@
+"""Who may do what where: role grants, the actor behind a request, and the engine's hooks.
+
+A staff role (organiser, coordinator, inspector, admin) is held at an organisation and is valid
+for its whole subtree.  "cadre" and "youth" follow from the person's records.  Role keys are the
+BPMN lane names, so the same words decide who gets a task and who may act on it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.assignment import Assignment, TaskContext
+from engine.errors import NotAllowed
+
+from .models import STAFF_ROLES, Cadre, Organisation, RoleGrant, User, Youth
+from .organisations import ancestor_ids, is_within
+
+ROLE_NAMES_ZH = {"organiser": "组织者", "coordinator": "协调员", "inspector": "核查员", "admin": "管理员",
+                 "cadre": "团干部", "youth": "青年"}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A signed-in person as the rules see them: their roles, each with the subtree it covers."""
+
+    username: str
+    display_name: str
+    user_id: int | None = None
+    organisation_code: str | None = None
+    organisation_path: str | None = None
+    grants: tuple[tuple[str, str, str], ...] = ()  # (role, organisation code, organisation path)
+    cadre_id: int | None = None
+    youth_id: int | None = None
+    roles: frozenset[str] = field(default_factory=frozenset)
+
+    def holds(self, role: str, org_path: str | None) -> bool:
+        """Whether the actor holds ``role`` (or admin) at ``org_path`` or above it."""
+        if org_path is None:
+            return False
+        return any((granted == role or granted == "admin") and is_within(org_path, path)
+                   for granted, _code, path in self.grants)
+
+    def oversees(self, org_path: str | None) -> bool:
+        """Whether any staff role of the actor covers ``org_path``."""
+        return org_path is not None and any(is_within(org_path, path) for _r, _c, path in self.grants)
+
+    def role_orgs(self, role: str) -> list[str]:
+        """Codes of the organisations where the actor holds ``role`` directly."""
+        return [code for granted, code, _path in self.grants if granted == role]
+
+
+def load_actor(session: Session, username: str) -> Actor | None:
+    """The :class:`Actor` for a username, or ``None`` for an unknown or inactive account."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or not user.active:
+        return None
+    return actor_of(session, user)
+
+
+def actor_of(session: Session, user: User) -> Actor:
+    """Build the :class:`Actor` of a loaded user."""
+    grants = tuple((g.role, g.organisation.code, g.organisation.path) for g in user.grants)
+    cadre_id = session.scalar(select(Cadre.id).where(Cadre.user_id == user.id))
+    youth_id = session.scalar(select(Youth.id).where(Youth.user_id == user.id))
+    roles = {role for role, _c, _p in grants}
+    if cadre_id is not None:
+        roles.add("cadre")
+    if youth_id is not None:
+        roles.add("youth")
+    org = user.organisation
+    return Actor(username=user.username, display_name=user.display_name, user_id=user.id,
+                 organisation_code=org.code if org else None, organisation_path=org.path if org else None,
+                 grants=grants, cadre_id=cadre_id, youth_id=youth_id, roles=frozenset(roles))
+
+
+def grant_role(session: Session, user: User, role: str, organisation: Organisation) -> RoleGrant:
+    """Give ``user`` a staff role at ``organisation`` (idempotent)."""
+    if role not in STAFF_ROLES:
+        raise ValueError(f"未知角色 {role!r} / unknown role; one of {', '.join(STAFF_ROLES)}")
+    existing = session.scalar(select(RoleGrant).where(RoleGrant.user_id == user.id, RoleGrant.role == role,
+                                                      RoleGrant.organisation_id == organisation.id))
+    if existing is not None:
+        return existing
+    grant = RoleGrant(user_id=user.id, role=role, organisation_id=organisation.id)
+    session.add(grant)
+    session.flush()
+    return grant
+
+
+def holders(session: Session, role: str, organisation: Organisation) -> list[User]:
+    """The users holding ``role`` directly at ``organisation``."""
+    return list(session.scalars(select(User).join(RoleGrant, RoleGrant.user_id == User.id)
+                                .where(RoleGrant.role == role, RoleGrant.organisation_id == organisation.id,
+                                       User.active.is_(True)).order_by(User.username)))
+
+
+def nearest_holding_organisation(session: Session, role: str, organisation: Organisation) -> Organisation | None:
+    """The deepest organisation at or above ``organisation`` where someone holds ``role``."""
+    return session.scalar(select(Organisation).join(RoleGrant, RoleGrant.organisation_id == Organisation.id)
+                          .where(RoleGrant.role == role, Organisation.id.in_(ancestor_ids(organisation.path)))
+                          .order_by(Organisation.depth.desc()).limit(1))
+
+
+class LeagueAssignmentResolver:
+    """The engine's assignment hook for the league.
+
+    - ``cadre`` and ``youth`` lanes go to the person the data names (``<lane>_assignee``, or the
+      task property ``assignee``), at the instance's organisation;
+    - staff lanes go to the nearest organisation at or above the instance's (or the one the task
+      property ``organisation`` names) where someone holds the role, so a county without a
+      coordinator passes its wishes to the city's;
+    - a named assignee always wins.
+    """
+
+    def resolve(self, context: TaskContext) -> Assignment:
+        """Return the assignment of one new task."""
+        props, lane, session = context.properties, context.lane, context.session
+        if props.get("assignee"):  # the property decides, even when it says None (an open task)
+            assignee = context.evaluate(props["assignee"])
+        else:
+            assignee = context.data.get(f"{lane}_assignee") if lane else None
+        org_code = context.evaluate(props["organisation"]) if props.get("organisation") else context.organisation_id
+        org_code = str(org_code) if org_code is not None else None
+        if lane in STAFF_ROLES and org_code and session is not None:
+            org = session.scalar(select(Organisation).where(Organisation.code == org_code))
+            holder_org = nearest_holding_organisation(session, lane, org) if org is not None else None
+            if holder_org is not None:
+                org_code = holder_org.code
+        return Assignment(candidate_role=lane, organisation_id=org_code,
+                          assignee=str(assignee) if assignee is not None else None)
+
+
+class LeagueTaskPolicy:
+    """The engine's permission hook: who may claim, complete or reassign a task.
+
+    - the system (actor ``None``) may do anything;
+    - a task assigned to someone belongs to them; an admin over its organisation may reassign it;
+    - an unassigned task may be taken by a holder of its candidate role at or above its organisation,
+      or, for the ``cadre`` role, by any cadre inside its organisation.
+    """
+
+    def check(self, session: Any, actor: str | None, task: Any, action: str) -> None:
+        """Raise :class:`NotAllowed` with a message a person can act on."""
+        if actor is None:
+            return
+        who = load_actor(session, actor)
+        if who is None:
+            raise NotAllowed(f"账号 {actor} 不存在或已停用 / account {actor} does not exist or is disabled")
+        org_path = _org_path(session, task.organisation_id)
+        if task.assignee is not None:
+            if task.assignee == actor:
+                return
+            if action == "reassign" and who.holds("admin", org_path):
+                return
+            raise NotAllowed(f"任务「{task.name}」已分配给 {task.assignee}，你不能办理 / task '{task.name}' is "
+                             f"assigned to {task.assignee}; {actor} may not {action} it")
+        role = task.candidate_role
+        if role in STAFF_ROLES and who.holds(role, org_path):
+            return
+        # An open cadre task (e.g. a question in the 英雄帖 area) is for any cadre inside that organisation.
+        if role == "cadre" and who.cadre_id is not None and org_path is not None \
+                and who.organisation_path is not None and is_within(who.organisation_path, org_path):
+            return
+        role_zh = ROLE_NAMES_ZH.get(role or "", role or "")
+        raise NotAllowed(f"只有「{task.organisation_id}」及上级组织的{role_zh}可以办理任务「{task.name}」/ only a "
+                         f"{role} of {task.organisation_id} or above may {action} task '{task.name}'")
+
+
+def _org_path(session: Session, code: str | None) -> str | None:
+    if code is None:
+        return None
+    return session.scalar(select(Organisation.path).where(Organisation.code == code))
