@@ -54,7 +54,7 @@ def start(runner, clock, days: float = 5, **data) -> int:
     """``flask start activity_record`` with a deadline in ``days``; returns the printed id."""
     data = {"deadline": (clock.now() + timedelta(days=days)).isoformat(), **data}
     output = ok(runner, "start", "activity_record", "--data", json.dumps(data, ensure_ascii=False),
-                "--org", "qd-shinan")
+                "--org", "qd-sn")
     return int(output.strip())
 
 
@@ -127,7 +127,7 @@ def test_start_prints_the_new_instances_id(app, runner, clock, deployed):
     with app.app_context():
         instance = db.session.get(ProcessInstance, instance_id)
         assert (instance.process_id, instance.organisation_id, instance.status) == \
-            ("activity_record", "qd-shinan", "running")
+            ("activity_record", "qd-sn", "running")
 
 
 @pytest.mark.parametrize("data, message", [("{place: 团委}", "not JSON"), ("[1, 2]", "JSON object")])
@@ -165,19 +165,19 @@ def test_tasks_lists_one_tab_separated_line_per_ready_task(runner, clock, deploy
     assert int(only[1]) == free
 
 
-def test_complete_moves_the_process_on(runner, clock, deployed):
-    instance_id = start(runner, clock, cadre_assignee="张伟")
+def test_complete_moves_the_process_on(runner, clock, deployed, league):
+    instance_id = start(runner, clock, cadre_assignee="zhang")
     [[task_id, *_]] = task_lines(runner)
-    output = ok(runner, "complete", task_id, "--data", json.dumps(GOOD_RECORD, ensure_ascii=False), "--as", "张伟")
+    output = ok(runner, "complete", task_id, "--data", json.dumps(GOOD_RECORD, ensure_ascii=False), "--as", "zhang")
     assert f"completed {task_id} 记录活动" in output
     [verify] = task_lines(runner)
     assert int(verify[1]) == instance_id and verify[2:5] == ["Task_verify", "核实活动", "inspector"]
 
 
-def test_complete_with_invalid_form_data_fails_naming_the_fields(runner, clock, deployed):
+def test_complete_with_invalid_form_data_fails_naming_the_fields(runner, clock, deployed, league):
     start(runner, clock)
     [[task_id, *_]] = task_lines(runner)
-    result = invoke(runner, "complete", task_id, "--data", '{"kind": "party", "youth_count": 0}', "--as", "李娜")
+    result = invoke(runner, "complete", task_id, "--data", '{"kind": "party", "youth_count": 0}', "--as", "li")
     assert result.exit_code == 1
     for field in ("kind", "youth_count", "date", "place", "description"):
         assert field in result.output
@@ -186,27 +186,34 @@ def test_complete_with_invalid_form_data_fails_naming_the_fields(runner, clock, 
     assert still[0] == task_id and still[2] == "Task_record"
 
 
-def test_complete_twice_or_by_someone_else_fails(runner, clock, deployed):
-    start(runner, clock, cadre_assignee="张伟")
+def test_complete_twice_or_by_someone_else_fails(runner, clock, deployed, league):
+    start(runner, clock, cadre_assignee="zhang")
     [[task_id, *_]] = task_lines(runner)
     data = json.dumps(GOOD_RECORD, ensure_ascii=False)
-    refused = invoke(runner, "complete", task_id, "--data", data, "--as", "李娜")
-    assert refused.exit_code == 1 and "张伟" in refused.output
-    ok(runner, "complete", task_id, "--data", data, "--as", "张伟")
-    again = invoke(runner, "complete", task_id, "--data", data, "--as", "张伟")
+    refused = invoke(runner, "complete", task_id, "--data", data, "--as", "li")
+    assert refused.exit_code == 1 and "zhang" in refused.output
+    ok(runner, "complete", task_id, "--data", data, "--as", "zhang")
+    again = invoke(runner, "complete", task_id, "--data", data, "--as", "zhang")
     assert again.exit_code == 1 and "already completed" in again.output
 
 
-def test_claim_assigns_the_task(app, runner, clock, deployed):
+def test_claim_assigns_the_task(app, runner, clock, deployed, league):
     start(runner, clock)
     [[task_id, *_]] = task_lines(runner)
-    assert f"claimed {task_id} for 李娜" in ok(runner, "claim", task_id, "--as", "李娜")
+    assert f"claimed {task_id} for li" in ok(runner, "claim", task_id, "--as", "li")
     [row] = task_lines(runner)
-    assert row[5] == "李娜"
+    assert row[5] == "li"
     with app.app_context():
         assert db.session.get(HumanTask, int(task_id)).state == "claimed"
-    taken = invoke(runner, "claim", task_id, "--as", "王芳")
-    assert taken.exit_code == 1 and "李娜" in taken.output
+    taken = invoke(runner, "claim", task_id, "--as", "wang")
+    assert taken.exit_code == 1 and "li" in taken.output
+
+
+def test_claim_outside_ones_organisation_is_refused(runner, clock, deployed, league):
+    start(runner, clock)
+    [[task_id, *_]] = task_lines(runner)
+    refused = invoke(runner, "claim", task_id, "--as", "wang")  # a cadre of Jinan, the task is Qingdao's
+    assert refused.exit_code == 1 and "cadre" in refused.output
 
 
 def test_claim_of_an_unknown_task_fails(runner):
