@@ -7,7 +7,7 @@ them (triggers in the first migration) and so does the ORM.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
@@ -16,11 +16,17 @@ from .models import AuditEvent
 from .store import insert_audit_events
 
 
+# Called with the session and the events of one operation, in its transaction (e.g. to notify people).
+AuditListener = Callable[[Session, list[dict[str, Any]]], None]
+
+
 class AuditLog:
     """The events of one operation, written together by :meth:`write`."""
 
-    def __init__(self, at: datetime, actor: str | None = None, instance_id: int | None = None):
+    def __init__(self, at: datetime, actor: str | None = None, instance_id: int | None = None,
+                 listeners: tuple[AuditListener, ...] = ()):
         self.at, self.actor, self.instance_id = at, actor, instance_id
+        self.listeners = listeners
         self.events: list[dict[str, Any]] = []
 
     def add(self, kind: str, *, actor: str | None = None, instance_id: int | None = None,
@@ -33,8 +39,10 @@ class AuditLog:
                             "detail": detail})
 
     def write(self, session: Session) -> None:
-        """Append the collected events to the trail and forget them."""
+        """Append the collected events to the trail, tell the listeners, and forget them."""
         insert_audit_events(session, self.events)
+        for listener in self.listeners:
+            listener(session, self.events)
         self.events = []
 
 

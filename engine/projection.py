@@ -72,6 +72,18 @@ def deadlines(task) -> tuple[datetime | None, datetime | None]:
     return (min(due) if due else None), (min(remind) if remind else None)
 
 
+def reminded_task(timer_task):
+    """The open user task a fired non-interrupting boundary timer reminds about, or ``None``."""
+    spec = timer_task.task_spec
+    parent = timer_task.parent
+    if getattr(spec, "cancel_activity", True) or parent is None or not isinstance(parent.task_spec, BoundaryEventSplit):
+        return None
+    for sibling in parent.children:
+        if sibling.task_spec.manual and sibling.state == TaskState.READY:
+            return sibling
+    return None
+
+
 def interrupted_by_timer(task) -> bool:
     """Whether a cancelled task was cut off by an interrupting boundary timer (an escalation)."""
     parent = task.parent

@@ -24,7 +24,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from . import store
 from .assignment import AssigneePolicy, AssignmentResolver, LaneAssignmentResolver, TaskPolicy
-from .audit import AuditLog
+from .audit import AuditListener, AuditLog
 from .clock import Clock, SystemClock, clock_in_effect, utc
 from .definitions import FORM_PROPERTY, ParsedDefinition, parse_definition, read_xml
 from .errors import (ConcurrentUpdate, EngineError, InvalidBpmn, NotFound, TaskAlreadyCompleted, UnsafeExpression,
@@ -32,7 +32,8 @@ from .errors import (ConcurrentUpdate, EngineError, InvalidBpmn, NotFound, TaskA
 from .expressions import RestrictedEnvironment, RestrictedScriptEngine
 from .forms import validate_form
 from .models import HumanTask, ProcessDefinition, ProcessInstance
-from .projection import diff_ready_tasks, earliest_timer, new_task_row, ready_manual_tasks, waiting_timers
+from .projection import (diff_ready_tasks, earliest_timer, new_task_row, ready_manual_tasks, reminded_task,
+                         waiting_timers)
 from .serialization import spec_from_json, spec_to_json, state_from_bytes, state_to_bytes
 from .services import ServiceCall, ServiceRegistry
 from .store import InstanceHeader
@@ -119,14 +120,19 @@ class Engine:
     """A BPMN runtime bound to a service registry, an assignment resolver, a policy and a clock."""
 
     def __init__(self, services: ServiceRegistry | None = None, resolver: AssignmentResolver | None = None,
-                 policy: TaskPolicy | None = None, clock: Clock | None = None, cache_size: int = 2000):
+                 policy: TaskPolicy | None = None, clock: Clock | None = None, cache_size: int = 2000,
+                 listeners: tuple[AuditListener, ...] = ()):
         self.services = services or ServiceRegistry()
+        self.listeners = tuple(listeners)
         self.resolver = resolver or LaneAssignmentResolver()
         self.policy = policy or AssigneePolicy()
         self.clock = clock or SystemClock()
         self._specs: dict[int, tuple[Any, dict[str, Any], dict[str, Any]]] = {}
         self._specs_lock = threading.Lock()
         self._cache = _WorkflowCache(cache_size)
+
+    def _log(self, at: datetime, actor: str | None = None, instance_id: int | None = None) -> AuditLog:
+        return AuditLog(at, actor, instance_id, self.listeners)
 
     # ----------------------------------------------------------------------------- definitions
 
@@ -154,7 +160,7 @@ class Engine:
         session.flush()
         with self._specs_lock:
             self._specs[definition.id] = (parsed.spec, parsed.subprocess_specs, parsed.forms)
-        log = AuditLog(now, actor)
+        log = self._log(now, actor)
         log.add("deployed", after={"process_id": parsed.process_id, "version": definition.version},
                 detail=parsed.filename)
         log.write(session)
@@ -207,7 +213,7 @@ class Engine:
         workflow.script_engine = self._script_engine(session, header)
         workflow.task_tree.data.update(dict(data or {}))
         self._step(workflow, header)
-        log = AuditLog(now, actor, instance_id)
+        log = self._log(now, actor, instance_id)
         log.add("started", after=_jsonable(dict(data or {})))
         written = self._save(session, header, workflow, log, ready_before=set())
         columns = dict(values, error=None, ended_at=None, next_timer_at=None)
@@ -266,8 +272,9 @@ class Engine:
                                lambda text, t=task: workflow.script_engine.evaluate(t, text), now, session)
             new_rows.append(row)
             log.add("task_created", task_id=task_id, element_id=row["bpmn_id"],
-                    after={"assignee": row["assignee"], "role": row["candidate_role"],
-                           "organisation_id": row["organisation_id"], "due_at": _iso(row["due_at"])})
+                    after={"name": row["name"], "process_id": row["process_id"], "assignee": row["assignee"],
+                           "role": row["candidate_role"], "organisation_id": row["organisation_id"],
+                           "due_at": _iso(row["due_at"])})
         values: dict[str, Any] = {"state": state_to_bytes(workflow)}
         next_timer_at = earliest_timer(workflow)
         if next_timer_at != header.next_timer_at:  # an unchanged indexed column is not rewritten
@@ -335,7 +342,7 @@ class Engine:
                          assignee: str | None) -> HumanTask:
         before = row.assignee
         self._guard_open(session, row, {"assignee": assignee, "state": "claimed" if assignee else "ready"})
-        log = AuditLog(self.clock.now(), actor, row.instance_id)
+        log = self._log(self.clock.now(), actor, row.instance_id)
         log.add(kind, task_id=row.task_id, element_id=row.bpmn_id, before={"assignee": before},
                 after={"assignee": assignee})
         log.write(session)
@@ -387,7 +394,7 @@ class Engine:
             task.set_data(**data)
             task.run()
         self._step(workflow, header, run_task)
-        log = AuditLog(now, actor, header.id)
+        log = self._log(now, actor, header.id)
         log.add("task_completed", task_id=row.task_id, element_id=row.bpmn_id, after=_jsonable(data))
         try:
             written = self._save(session, header, workflow, log, ready_before, completed_task=row.task_id)
@@ -441,7 +448,7 @@ class Engine:
         workflow = self._workflow(session, header)
         ready_before = set(ready_manual_tasks(workflow))
         waiting = waiting_timers(workflow)
-        log = AuditLog(now, None, header.id)
+        log = self._log(now, None, header.id)
         try:
             self._step(workflow, header, workflow.refresh_timers, clock=_FixedClock(now))
         except WorkflowFailed as exc:
@@ -453,6 +460,10 @@ class Engine:
             if task.state != TaskState.WAITING or task.internal_data.get("event_fired"):
                 log.add("timer_fired", task_id=str(task.id), element_id=task.task_spec.bpmn_id,
                         detail=str(task.internal_data.get("event_value") or ""))
+                reminded = reminded_task(task)
+                if reminded is not None:
+                    log.add("reminded", task_id=str(reminded.id), element_id=reminded.task_spec.bpmn_id,
+                            after={"name": reminded.task_spec.bpmn_name or reminded.task_spec.bpmn_id})
         self._save(session, header, workflow, log, ready_before)
         return True
 
@@ -486,7 +497,7 @@ class Engine:
                 if isinstance(exc.__cause__, WorkflowException) and "not waiting" in str(exc.__cause__):
                     continue  # this instance does not wait for it; the workflow object is discarded
                 raise
-            log = AuditLog(self.clock.now(), actor, header.id)
+            log = self._log(self.clock.now(), actor, header.id)
             log.add(kind, detail=definition.name, after={"payload": _jsonable(payload)})
             self._save(session, header, workflow, log, ready_before)
             delivered.append(instance_id)
@@ -504,7 +515,7 @@ class Engine:
         workflow = self._workflow(session, header)
         ready_before = set(ready_manual_tasks(workflow))
         workflow.cancel()
-        log = AuditLog(self.clock.now(), actor, header.id)
+        log = self._log(self.clock.now(), actor, header.id)
         log.add("cancelled", detail=reason)
         self._save(session, header, workflow, log, ready_before, status="cancelled")
 

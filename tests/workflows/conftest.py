@@ -7,6 +7,7 @@ import pytest
 
 from engine import Engine
 from tests.league import build_league
+from workflows.notifications import notify_from_audit
 from workflows.roles import LeagueAssignmentResolver, LeagueTaskPolicy
 from workflows.services import registry
 
@@ -26,4 +27,4 @@ def league(sessions, clock):
 def league_engine(clock):
     """An engine with the league's assignment resolver and task policy (no workflow cache)."""
     return Engine(services=registry, resolver=LeagueAssignmentResolver(), policy=LeagueTaskPolicy(), clock=clock,
-                  cache_size=0)
+                  cache_size=0, listeners=(notify_from_audit,))

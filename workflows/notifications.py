@@ -1,0 +1,70 @@
+"""Telling people: every new assignment, reminder and escalation writes to the notification outbox.
+
+:func:`notify_from_audit` is the engine's audit listener: it runs in the transaction of the
+change, so a notification exists exactly when the change does.  Delivery (in-app list, e-mail,
+SMS) reads the outbox later.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.models import HumanTask
+
+from .models import STAFF_ROLES, Notification, Organisation
+from .roles import ROLE_NAMES_ZH, holders
+
+
+def _recipients(session: Session, assignee: str | None, role: str | None, org_code: str | None) -> list[str]:
+    """The assignee, or else the holders of the role at the task's organisation."""
+    if assignee:
+        return [assignee]
+    if role in STAFF_ROLES and org_code:
+        org = session.scalar(select(Organisation).where(Organisation.code == org_code))
+        if org is not None:
+            return [user.username for user in holders(session, role, org)]
+    return []
+
+
+def _write(session: Session, recipients: list[str], subject: str, body: str, at: datetime) -> None:
+    for recipient in dict.fromkeys(recipients):
+        session.add(Notification(recipient=recipient, channel="in_app", subject=subject, body=body, created_at=at))
+
+
+def _due_text(due: str | None) -> str:
+    return f"，截止 {due[:16].replace('T', ' ')}" if due else ""
+
+
+def notify_from_audit(session: Session, events: list[dict[str, Any]]) -> None:
+    """Write notifications for the events of one engine operation."""
+    for event in events:
+        kind, after, at = event["kind"], event.get("after") or {}, event["at"]
+        if kind == "task_created":
+            offered = "" if after.get("assignee") else f"（待{ROLE_NAMES_ZH.get(after.get('role'), '')}认领）"
+            _write(session, _recipients(session, after.get("assignee"), after.get("role"), after.get("organisation_id")),
+                   f"新的待办：{after.get('name')}", f"您有新的待办「{after.get('name')}」{offered}"
+                   f"{_due_text(after.get('due_at'))}。", at)
+        elif kind in ("reminded", "escalated"):
+            task = session.scalar(select(HumanTask).where(HumanTask.instance_id == event["instance_id"],
+                                                          HumanTask.task_id == event["task_id"]))
+            if task is None:
+                continue
+            recipients = _recipients(session, task.assignee, task.candidate_role, task.organisation_id)
+            if kind == "reminded":
+                _write(session, recipients, f"提醒：{task.name}",
+                       f"待办「{task.name}」即将到期{_due_text(task.due_at.isoformat() if task.due_at else None)}，"
+                       "请及时办理。", at)
+            else:
+                _write(session, recipients, f"已逾期：{task.name}",
+                       f"待办「{task.name}」已超过截止时间，已按规定转交上级督办。", at)
+
+
+def unread(session: Session, username: str, limit: int = 50) -> list[Notification]:
+    """A person's unread in-app notifications, newest first."""
+    return list(session.scalars(select(Notification).where(Notification.recipient == username,
+                                                           Notification.channel == "in_app",
+                                                           Notification.read_at.is_(None))
+                                .order_by(Notification.id.desc()).limit(limit)))
