@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from engine.models import Base
@@ -170,3 +170,31 @@ class LoginAttempt(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(128))
     at: Mapped[datetime]
+
+
+# The "five-ones" (五个一) kinds: a cadre's five activities, and a leading organ's five.
+CADRE_ACTIVITY_KINDS = ("practical_thing", "league_lecture", "heart_to_heart", "volunteer_service", "culture_sports")
+ORGAN_ACTIVITY_KINDS = ("open_day", "face_to_face", "collective_volunteer", "sharing_session", "self_designed")
+
+
+class Activity(Base):
+    """One recorded direct-contact activity, with its evidence ("data without a work process" is forbidden)."""
+
+    __tablename__ = "activity"
+    __table_args__ = (Index("ix_activity_cadre_held", "cadre_id", "held_on"),
+                      Index("ix_activity_org_held", "organisation_id", "held_on"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cadre_id: Mapped[int | None] = mapped_column(ForeignKey("cadre.id"))
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    held_on: Mapped[str] = mapped_column(String(10))  # ISO date, as entered
+    place: Mapped[str] = mapped_column(String(200))
+    youth_count: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(String(5000))
+    evidence: Mapped[list | None] = mapped_column(JSON)
+    instance_id: Mapped[int | None] = mapped_column(Integer)  # the process that recorded it
+    recorded_at: Mapped[datetime]
+    verified: Mapped[bool | None] = mapped_column(Boolean)
+    revoked_at: Mapped[datetime | None]
+    revoked_reason: Mapped[str | None] = mapped_column(String(500))
