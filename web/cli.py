@@ -164,4 +164,6 @@ def init_app(app: Flask) -> None:
     for command in (deploy_command, start_command, tasks_command, complete_command, claim_command, timers, dbgroup):
         app.cli.add_command(command)
     from .demo import demo
+    from .roster_cli import roster
     app.cli.add_command(demo)
+    app.cli.add_command(roster)
