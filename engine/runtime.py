@@ -255,6 +255,7 @@ class Engine:
                 if action is not None:
                     action()
                 workflow.do_engine_steps()
+                workflow.get_events()  # events nobody inside caught (e.g. a signal to no one): drop them
         except (SpiffWorkflowException, UnsafeExpression, LookupError) as exc:
             raise WorkflowFailed(f"流程「{header.process_id}」运行出错 / step failed: {_describe(exc)}") from exc
 
@@ -410,7 +411,7 @@ class Engine:
     def due_instance_ids(self, session: Session, now: datetime, limit: int) -> list[int]:
         """Ids of running instances whose next timer is due, locking them on PostgreSQL."""
         query = (select(ProcessInstance.id).where(ProcessInstance.status == "running",
-                                                  ProcessInstance.next_timer_at <= now)
+                                                  ProcessInstance.next_timer_at < now)
                  .order_by(ProcessInstance.next_timer_at).limit(limit))
         if store.is_postgres(session):
             query = query.with_for_update(skip_locked=True)
@@ -424,26 +425,25 @@ class Engine:
         re-checked, and the version column refuses a second write of the same step.
         """
         now = utc(now or self.clock.now())
-        fired, skipped = 0, set()
+        fired, seen = 0, set()  # each instance at most once per sweep: the next sweep takes what is left
         while True:
-            ids = [i for i in self.due_instance_ids(session, now, batch_size + len(skipped)) if i not in skipped]
+            ids = [i for i in self.due_instance_ids(session, now, batch_size + len(seen)) if i not in seen]
             if not ids:
                 session.commit()
                 return fired
             for instance_id in ids:
+                seen.add(instance_id)
                 try:
                     if self._fire_instance(session, instance_id, now):
                         fired += 1
-                    else:
-                        skipped.add(instance_id)
                     session.commit()
                 except EngineError:
                     session.rollback()
-                    skipped.add(instance_id)
 
     def _fire_instance(self, session: Session, instance_id: int, now: datetime) -> bool:
         header = store.load_header(session, instance_id, lock=True)
-        if header.status != "running" or header.next_timer_at is None or header.next_timer_at > now:
+        # SpiffWorkflow fires a timer strictly after its time, so "due" means next_timer_at < now.
+        if header.status != "running" or header.next_timer_at is None or header.next_timer_at >= now:
             return False  # another sweeper fired it already
         workflow = self._workflow(session, header)
         ready_before = set(ready_manual_tasks(workflow))

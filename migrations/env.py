@@ -3,7 +3,14 @@ from alembic import context
 
 from engine.database import make_sql_engine
 from engine.models import Base
-import workflows.models  # noqa: F401  (registers the domain tables on Base.metadata)
+import importlib
+import pkgutil
+
+import workflows
+
+# Every domain module is imported, so every table declared anywhere in workflows/ is migrated.
+for _module in pkgutil.iter_modules(workflows.__path__):
+    importlib.import_module(f"workflows.{_module.name}")
 
 config = context.config
 target_metadata = Base.metadata

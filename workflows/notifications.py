@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -34,8 +35,14 @@ def _write(session: Session, recipients: list[str], subject: str, body: str, at:
         session.add(Notification(recipient=recipient, channel="in_app", subject=subject, body=body, created_at=at))
 
 
+DISPLAY_ZONE = ZoneInfo("Asia/Shanghai")
+
+
 def _due_text(due: str | None) -> str:
-    return f"，截止 {due[:16].replace('T', ' ')}" if due else ""
+    """The deadline as people in the province read it (Beijing time)."""
+    if not due:
+        return ""
+    return f"，截止 {datetime.fromisoformat(due).astimezone(DISPLAY_ZONE):%Y-%m-%d %H:%M}"
 
 
 def notify_from_audit(session: Session, events: list[dict[str, Any]]) -> None:
@@ -59,7 +66,7 @@ def notify_from_audit(session: Session, events: list[dict[str, Any]]) -> None:
                        "请及时办理。", at)
             else:
                 _write(session, recipients, f"已逾期：{task.name}",
-                       f"待办「{task.name}」已超过截止时间，已按规定转交上级督办。", at)
+                       f"待办「{task.name}」已超过截止时间，已转入后续处理。", at)
 
 
 def unread(session: Session, username: str, limit: int = 50) -> list[Notification]:

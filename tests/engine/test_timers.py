@@ -140,3 +140,14 @@ def test_several_sweepers_fire_each_due_timer_exactly_once(engine, sessions, clo
         followups = session.scalar(select(func.count()).select_from(HumanTask)
                                    .where(HumanTask.bpmn_id == "Task_followup"))
         assert followups == count
+
+
+def test_a_timer_due_exactly_now_does_not_hang_the_sweep(engine, sessions, clock, started):
+    """SpiffWorkflow fires strictly after the due time; the sweep must neither loop nor lose it."""
+    clock.advance(timedelta(days=2))  # exactly the reminder's time
+    with sessions() as session:
+        assert engine.run_due_timers(session) == 0
+    clock.advance(timedelta(seconds=1))
+    with sessions() as session:
+        assert engine.run_due_timers(session) == 1
+        assert engine.run_due_timers(session) == 0

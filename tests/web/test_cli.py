@@ -16,6 +16,8 @@ from engine.schema import current_revision
 from tests.conftest import ENGINE_BPMN
 from web import create_app
 from web.extensions import db
+from workflows.demo_province import DEMO_PASSWORD
+from workflows.models import Cadre, Organisation
 
 from .conftest import BPMN_DIR, GOOD_RECORD, REPO_ROOT
 
@@ -83,16 +85,17 @@ def test_db_upgrade_creates_the_schema_of_an_empty_database(tmp_path, clock):
 
 # -------------------------------------------------------------------------------------------- deploy
 
-def test_deploy_all_deploys_the_demo_process_once(app, runner):
+def test_deploy_all_deploys_every_process_once(app, runner):
+    files = sorted(BPMN_DIR.glob("*.bpmn"))
     first = ok(runner, "deploy", "--all")
     assert "deployed activity_record version 1" in first
-    assert "activity_record.bpmn" in first
+    assert first.count("deployed ") == len(files)
     again = ok(runner, "deploy", "--all")
-    assert "unchanged activity_record version 1" in again
+    assert again.count("unchanged ") == len(files) and "deployed " not in again
     with app.app_context():
-        [definition] = db.session.scalars(select(ProcessDefinition)).all()
-        assert (definition.process_id, definition.version) == ("activity_record", 1)
-        assert set(definition.forms) == {"activity_record.json", "activity_verify.json"}
+        definitions = {d.process_id: d for d in db.session.scalars(select(ProcessDefinition))}
+        assert len(definitions) == len(files) and all(d.version == 1 for d in definitions.values())
+        assert set(definitions["activity_record"].forms) == {"activity_record.json", "activity_verify.json"}
 
 
 def test_deploy_refuses_a_malformed_file_with_its_line_and_still_deploys_the_good_one(app, runner, tmp_path):
@@ -236,23 +239,56 @@ def test_timers_tick_fires_the_deadline_and_creates_the_follow_up(runner, clock,
 
 # ---------------------------------------------------------------------------------------------- demo
 
-def test_demo_load_loads_three_instances_once(app, client, runner, deployed):
-    assert "loaded 3" in ok(runner, "demo", "load")
+def test_demo_load_generates_the_province_starts_three_instances_and_prints_the_accounts(app, client, runner,
+                                                                                          deployed, sign_in):
+    output = ok(runner, "demo", "load")
+    assert "loaded 3 demo instances of activity_record" in output
+    assert "演示账号 / demo accounts" in output
+    for username in ("prov-admin", "prov-organiser", "qd-organiser", "qd-01-coordinator", "qd-01-inspector",
+                     "c000001", "c000002", "c000003"):
+        assert username in output
+    assert DEMO_PASSWORD in output
     assert count(app, ProcessInstance) == 3
-    assert "nothing loaded" in ok(runner, "demo", "load")
-    assert count(app, ProcessInstance) == 3
-    assert len(task_lines(runner)) == 3
+    organisations = count(app, Organisation)
+    assert organisations > 100 and count(app, Cadre) == 300
+
+    rows = task_lines(runner)
+    assert [row[3:6] for row in rows] == [["记录活动", "cadre", username] for username in ("c000003", "c000002",
+                                                                                          "c000001")]
+    with app.app_context():
+        cadres = {code: (name, org) for code, name, org in db.session.execute(
+            select(Cadre.code, Cadre.name, Organisation.code)
+            .join(Organisation, Cadre.organisation_id == Organisation.id)
+            .where(Cadre.code.in_(["c000001", "c000002", "c000003"])))}
+        instance_orgs = {instance_id: org for instance_id, org in db.session.execute(
+            select(ProcessInstance.id, ProcessInstance.organisation_id))}
+    for row in rows:  # each instance belongs to its cadre's organisation
+        assert instance_orgs[int(row[1])] == cadres[row[5]][1]
+    for name, _org in cadres.values():
+        assert name in output
+
+    # The first demo cadre signs in with the printed password and finds their task.
+    sign_in("c000001", DEMO_PASSWORD)
     page = client.get("/").text
-    assert "张伟" in page and "李娜" in page and "王芳" in page
-    assert page.count("记录活动") == 3
+    assert cadres["c000001"][0] in page and page.count("记录活动") == 1
+
+    assert "nothing loaded" in ok(runner, "demo", "load")
+    assert count(app, ProcessInstance) == 3 and count(app, Organisation) == organisations
 
 
-def test_demo_load_before_deploy_says_what_to_do(app, runner):
+def test_demo_load_before_deploy_says_what_to_do_and_loads_nothing(app, runner):
     result = invoke(runner, "demo", "load")
     assert result.exit_code == 1
-    assert "activity_record" in result.output and "deploy" in result.output
+    assert "activity_record" in result.output and "flask deploy --all" in result.output
     assert isinstance(result.exception, SystemExit)  # a message, not a traceback
     assert count(app, ProcessInstance) == 0
+    assert count(app, Organisation) == 0  # the province and the instances go in together or not at all
+
+
+def test_demo_load_refuses_an_unknown_size(app, runner):
+    result = invoke(runner, "demo", "load", "--size", "huge")
+    assert result.exit_code == 2 and "small" in result.output and "province" in result.output
+    assert count(app, Organisation) == 0
 
 
 # ------------------------------------------------------------------------------ the flask executable

@@ -23,7 +23,7 @@ def test_assignment_reminder_and_escalation_reach_the_right_people(sessions, clo
         session.commit()
         assert inbox_of(session) == [("zhang", "新的待办：记录活动")]
         body = session.scalar(select(Notification.body))
-        assert "2026-05-06 00:00" in body
+        assert "2026-05-06 08:00" in body  # Beijing time
 
     clock.advance(timedelta(days=2, minutes=1))  # the non-interrupting reminder ("P2D")
     with sessions() as session:
