@@ -1075,11 +1075,26 @@ def preview_svg(xml_bytes: bytes) -> str:
 
 # ----------------------------------------------------------------------------------- command line
 
+def _write_previews(directory: Path, names: list[str]) -> int:
+    """Write ``DIR/<name>.svg`` for each BPMN file, drawn from the diagram it carries."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        path = Path(name)
+        target = directory / f"{path.stem}.svg"
+        target.write_text(preview_svg(path.read_bytes()), encoding="utf-8")
+        print(f"{name}: preview written to {target}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Rewrite each BPMN file named on the command line with a freshly laid-out diagram."""
     names = sys.argv[1:] if argv is None else argv
+    if names[:1] == ["--svg"] and len(names) >= 3:
+        return _write_previews(Path(names[1]), names[2:])
     if not names:
-        print("usage: python -m engine.diagram_layout FILE [FILE...]", file=sys.stderr)
+        print("usage: python -m engine.diagram_layout FILE [FILE...]\n"
+              "       python -m engine.diagram_layout --svg DIR FILE [FILE...]   (write SVG previews)",
+              file=sys.stderr)
         return 2
     status = 0
     for name in names:
