@@ -88,3 +88,23 @@ def task_data(session, engine, task: HumanTask) -> dict:
     from engine import store
     workflow = engine._workflow(session, store.load_header(session, task.instance_id, lock=False))
     return dict(workflow.get_task_from_id(UUID(task.task_id)).data)
+
+
+class Outbox:
+    """Reads the notifications written since the last look."""
+
+    def __init__(self):
+        self.seen = 0
+
+    def new(self, session):
+        rows = list(session.scalars(select(Notification).where(Notification.id > self.seen).order_by(Notification.id)))
+        if rows:
+            self.seen = rows[-1].id
+        return sorted((n.recipient, n.subject) for n in rows)
+
+
+def sweep(clock, sessions, engine, delta):
+    """Jump the clock and fire whatever timers are due."""
+    clock.advance(delta)
+    with sessions() as session:
+        engine.run_due_timers(session)

@@ -21,6 +21,7 @@ from workflows.people import new_user
 from workflows.roles import grant_role
 from workflows.services import registry
 from workflows.wishes import confirmation_payload, day_text, wish_status
+from tests.workflows.campaign_process_helpers import Outbox, sweep
 
 BPMN_DIR = Path(__file__).resolve().parents[2] / "bpmn"
 MINUTE = timedelta(minutes=1)
@@ -80,24 +81,6 @@ def open_task(session, instance_id):
                                                   HumanTask.state.in_(HumanTask.OPEN_STATES)))
 
 
-class Outbox:
-    """Reads the notifications written since the last look."""
-
-    def __init__(self):
-        self.seen = 0
-
-    def new(self, session):
-        rows = list(session.scalars(select(Notification).where(Notification.id > self.seen).order_by(Notification.id)))
-        if rows:
-            self.seen = rows[-1].id
-        return sorted((n.recipient, n.subject) for n in rows)
-
-
-def sweep(clock, sessions, engine, delta):
-    """Jump the clock and fire whatever timers are due."""
-    clock.advance(delta)
-    with sessions() as session:
-        engine.run_due_timers(session)
 
 
 def instance_row(session, instance_id):

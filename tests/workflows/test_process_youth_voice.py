@@ -18,6 +18,7 @@ from workflows.inbox import inbox
 from workflows.models import Notification, Youth
 from workflows.people import new_user
 from workflows.roles import load_actor
+from tests.workflows.campaign_process_helpers import Outbox, sweep
 
 BPMN_DIR = Path(__file__).resolve().parents[2] / "bpmn"
 MINUTE = timedelta(minutes=1)
@@ -75,23 +76,6 @@ def instance_data(session, instance_id):
     return row.status, row.data
 
 
-class Outbox:
-    """Reads the notifications written since the last look."""
-
-    def __init__(self):
-        self.seen = 0
-
-    def new(self, session):
-        rows = list(session.scalars(select(Notification).where(Notification.id > self.seen).order_by(Notification.id)))
-        if rows:
-            self.seen = rows[-1].id
-        return sorted((n.recipient, n.subject) for n in rows)
-
-
-def sweep(clock, sessions, engine, delta):
-    clock.advance(delta)
-    with sessions() as session:
-        engine.run_due_timers(session)
 
 
 def test_answered_in_time_and_rated(sessions, clock, voice_engine, youth):
