@@ -324,7 +324,10 @@ class Engine:
             return None
         definition_id = session.scalar(select(ProcessInstance.definition_id)
                                        .where(ProcessInstance.id == row.instance_id))
-        return self._spec_of(session, definition_id)[2].get(row.form_key)
+        return self._form_of(session, definition_id, row.form_key)
+
+    def _form_of(self, session: Session, definition_id: int, form_key: str | None) -> dict[str, Any] | None:
+        return self._spec_of(session, definition_id)[2].get(form_key) if form_key else None
 
     def _open_task(self, session: Session, human_task_id: int, actor: str | None, action: str) -> HumanTask:
         row = self.human_task(session, human_task_id)
@@ -381,8 +384,7 @@ class Engine:
             raise _already_done(row)
         self.policy.check(session, actor, row, "complete")
         data = {} if data is None else data
-        validate_form(self._spec_of(session, header.definition_id)[2].get(row.form_key) if row.form_key else None,
-                      data)
+        validate_form(self._form_of(session, header.definition_id, row.form_key), data)
         data = dict(data)
         now = self.clock.now()
         workflow = self._workflow(session, header)

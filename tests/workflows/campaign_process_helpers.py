@@ -42,6 +42,26 @@ def routing(task: HumanTask) -> tuple:
     return task.bpmn_id, task.candidate_role, task.organisation_id, task.assignee
 
 
+def holding(session, instance_id: int) -> list[tuple]:
+    """Who holds each open task of an instance, oldest first (see :func:`routing`)."""
+    return [routing(task) for task in open_tasks(session, instance_id)]
+
+
+def first_open_task(session, instance_id: int) -> HumanTask | None:
+    """The oldest open task of an instance, or ``None``."""
+    tasks = open_tasks(session, instance_id)
+    return tasks[0] if tasks else None
+
+
+def complete_the_only_task(sessions, engine, instance_id: int, bpmn_id: str, data: dict, actor: str) -> None:
+    """Complete the instance's one open task, which must be ``bpmn_id``, as ``actor``."""
+    with sessions() as session:
+        task = only_task(session, instance_id)
+        assert task.bpmn_id == bpmn_id
+        engine.complete_task(session, task.id, data, actor)
+        session.commit()
+
+
 def notifications(session, after_id: int = 0) -> list[tuple[str, str]]:
     """(recipient, subject) of the notifications written after ``after_id``, in order."""
     return [(n.recipient, n.subject) for n in session.scalars(select(Notification).where(Notification.id > after_id)

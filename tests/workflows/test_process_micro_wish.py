@@ -21,7 +21,8 @@ from workflows.people import new_user
 from workflows.roles import grant_role
 from workflows.services import registry
 from workflows.wishes import confirmation_payload, day_text, wish_status
-from tests.workflows.campaign_process_helpers import Outbox, sweep
+from tests.workflows.campaign_process_helpers import Outbox, holding, sweep
+from tests.workflows.campaign_process_helpers import first_open_task as open_task
 
 BPMN_DIR = Path(__file__).resolve().parents[2] / "bpmn"
 MINUTE = timedelta(minutes=1)
@@ -66,19 +67,6 @@ def start_wish(session, engine, youth, key="wish-1", cadre="zhang", org="qd-sn")
                             organisation_id=org, business_key=key, actor=youth)
     session.commit()
     return instance.id
-
-
-def holding(session, instance_id):
-    """The open tasks of the instance: (element, candidate role, organisation, assignee)."""
-    return [(t.bpmn_id, t.candidate_role, t.organisation_id, t.assignee)
-            for t in session.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id,
-                                                             HumanTask.state.in_(HumanTask.OPEN_STATES))
-                                     .order_by(HumanTask.id))]
-
-
-def open_task(session, instance_id):
-    return session.scalar(select(HumanTask).where(HumanTask.instance_id == instance_id,
-                                                  HumanTask.state.in_(HumanTask.OPEN_STATES)))
 
 
 

@@ -5,6 +5,7 @@ import pytest
 
 from engine import NotAllowed
 from tests.workflows.campaign_process_helpers import (
+    complete_the_only_task as complete,
     activities,
     at,
     deploy,
@@ -43,14 +44,6 @@ def start(sessions, engine, organisation, **extra):
                                organisation_id=organisation, business_key=f"open_day-2026Q2-{organisation}")
         session.commit()
         return started.id
-
-
-def complete(sessions, engine, instance_id, bpmn_id, data, actor):
-    with sessions() as session:
-        task = only_task(session, instance_id)
-        assert task.bpmn_id == bpmn_id
-        engine.complete_task(session, task.id, data, actor)
-        session.commit()
 
 
 def test_held_on_time_is_recorded_for_the_organ(sessions, league, league_engine, deployed):

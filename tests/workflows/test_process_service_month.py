@@ -7,6 +7,7 @@ from engine import NotAllowed
 from engine.services import ServiceCall
 from tests.workflows.campaign_process_helpers import (
     activities,
+    complete_the_only_task as complete,
     at,
     deploy,
     instance,
@@ -45,14 +46,6 @@ def start(sessions, engine, cadre, organisation):
                                organisation_id=organisation, business_key=f"service_month-2027-{cadre}")
         session.commit()
         return started.id
-
-
-def complete(sessions, engine, instance_id, bpmn_id, data, actor):
-    with sessions() as session:
-        task = only_task(session, instance_id)
-        assert task.bpmn_id == bpmn_id
-        engine.complete_task(session, task.id, data, actor)
-        session.commit()
 
 
 def test_recorded_on_time_counts_as_a_practical_thing(sessions, league, league_engine, deployed):

@@ -6,6 +6,7 @@ import pytest
 
 from engine import FormInvalid, NotAllowed
 from tests.workflows.campaign_process_helpers import (
+    complete_the_only_task as complete,
     at,
     deploy,
     instance,
@@ -49,14 +50,6 @@ def start(sessions, engine, county):
                                organisation_id=county, business_key=f"youth_story-2026-{county}")
         session.commit()
         return started.id
-
-
-def complete(sessions, engine, instance_id, bpmn_id, data, actor):
-    with sessions() as session:
-        task = only_task(session, instance_id)
-        assert task.bpmn_id == bpmn_id
-        engine.complete_task(session, task.id, data, actor)
-        session.commit()
 
 
 def forward_to_city(sessions, engine, instance_id, selected=("zhang", "li")):

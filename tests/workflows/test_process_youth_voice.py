@@ -13,12 +13,13 @@ from sqlalchemy import select
 
 from engine import NotAllowed
 from engine.errors import FormInvalid, TaskAlreadyCompleted
-from engine.models import HumanTask, ProcessInstance
+from engine.models import ProcessInstance
 from workflows.inbox import inbox
 from workflows.models import Notification, Youth
 from workflows.people import new_user
 from workflows.roles import load_actor
-from tests.workflows.campaign_process_helpers import Outbox, sweep
+from tests.workflows.campaign_process_helpers import Outbox, holding, sweep
+from tests.workflows.campaign_process_helpers import first_open_task as open_task
 
 BPMN_DIR = Path(__file__).resolve().parents[2] / "bpmn"
 MINUTE = timedelta(minutes=1)
@@ -56,18 +57,6 @@ def ask(session, engine, youth, cadre="zhang", org="qd-sn", key="voice-1"):
                             organisation_id=org, business_key=key, actor=youth)
     session.commit()
     return instance.id
-
-
-def holding(session, instance_id):
-    return [(t.bpmn_id, t.candidate_role, t.organisation_id, t.assignee)
-            for t in session.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id,
-                                                             HumanTask.state.in_(HumanTask.OPEN_STATES))
-                                     .order_by(HumanTask.id))]
-
-
-def open_task(session, instance_id):
-    return session.scalar(select(HumanTask).where(HumanTask.instance_id == instance_id,
-                                                  HumanTask.state.in_(HumanTask.OPEN_STATES)))
 
 
 def instance_data(session, instance_id):
