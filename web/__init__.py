@@ -37,11 +37,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .errors import register_error_handlers
     register_error_handlers(app)
 
-    from . import auth, cli, main, tasks
-    app.register_blueprint(main.bp)
-    app.register_blueprint(auth.bp)
-    app.register_blueprint(tasks.bp)
+    from . import assessment, auth, campaigns, cli, main, tasks
+    for module in (main, auth, tasks, campaigns, assessment):
+        app.register_blueprint(module.bp)
     cli.init_app(app)
+    campaigns.init_cli(app)
+    assessment.init_cli(app)
 
     if app.config["START_SWEEPER"]:
         sweeper = TimerSweeper(app, app.config["SWEEP_INTERVAL_SECONDS"])

@@ -16,13 +16,9 @@ log = logging.getLogger(__name__)
 
 def init_engine(app: Flask) -> Engine:
     """Create the app's :class:`Engine` (a test may pass ``ENGINE_CLOCK``)."""
-    import workflows.services as domain_services
-    from workflows.notifications import notify_from_audit
-    from workflows.roles import LeagueAssignmentResolver, LeagueTaskPolicy
-    clock = app.config.get("ENGINE_CLOCK") or SystemClock()
-    engine = Engine(services=domain_services.registry, resolver=LeagueAssignmentResolver(),
-                    policy=LeagueTaskPolicy(), clock=clock, cache_size=app.config.get("ENGINE_CACHE_SIZE", 2000),
-                    listeners=(notify_from_audit,))
+    from workflows.league_engine import build_league_engine
+    engine = build_league_engine(clock=app.config.get("ENGINE_CLOCK") or SystemClock(),
+                                 cache_size=app.config.get("ENGINE_CACHE_SIZE", 2000))
     app.extensions["lianqing_engine"] = engine
     return engine
 

@@ -1,0 +1,22 @@
+"""campaigns: a campaign, its targets (one instance each) and its launch chunks
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-11-25 13:20:00
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+revision = '0005'
+down_revision = '0004'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

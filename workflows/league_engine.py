@@ -1,0 +1,18 @@
+"""The engine as the "1+100" programme configures it: league services, assignment, policy, notifications.
+
+One place composes it, so the web app, the CLI, a Celery worker and a benchmark all drive the same
+engine.  No Flask here.
+"""
+from __future__ import annotations
+
+from engine import Clock, Engine, SystemClock
+
+
+def build_league_engine(clock: Clock | None = None, cache_size: int = 2000) -> Engine:
+    """An :class:`Engine` with the league's service operators, resolver, task policy and notice listener."""
+    from . import services as domain_services
+    from .notifications import notify_from_audit
+    from .roles import LeagueAssignmentResolver, LeagueTaskPolicy
+    return Engine(services=domain_services.registry, resolver=LeagueAssignmentResolver(),
+                  policy=LeagueTaskPolicy(), clock=clock or SystemClock(), cache_size=cache_size,
+                  listeners=(notify_from_audit,))
