@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 FLASK := $(BIN)/flask
 
-.PHONY: run test setup install lint-imports bench clean
+.PHONY: run worker beat test setup install lint-imports bench clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,14 @@ setup: install
 
 run: setup
 	LIANQING_START_SWEEPER=1 $(FLASK) run --host 127.0.0.1 --port 5000 --no-reload
+
+# Scale-out (README "Scale-out"): Celery workers and the one beat, on Redis (LIANQING_BROKER_URL);
+# run the web with LIANQING_JOB_BACKEND=celery.  `make run` keeps the in-process default.
+worker: install
+	$(BIN)/celery -A workflows.worker worker --loglevel=INFO
+
+beat: install
+	$(BIN)/celery -A workflows.worker beat --loglevel=INFO --schedule instance/celerybeat-schedule
 
 lint-imports: install
 	$(BIN)/lint-imports

@@ -4,7 +4,7 @@ from .clock import Clock, ManualClock, SystemClock
 from .errors import (BpmnProblem, ConcurrentUpdate, EngineError, FieldError, FormInvalid, InvalidBpmn,
                      NotAllowed, NotFound, TaskAlreadyCompleted, UnsafeExpression, WorkflowFailed)
 from .models import AuditEvent, Base, HumanTask, ProcessDefinition, ProcessInstance
-from .runtime import CompletedTask, DeployResult, Engine, ProcessView
+from .runtime import CompletedTask, DeployResult, Engine, ProcessView, StartRequest
 from .services import ServiceCall, ServiceRegistry
 
 __all__ = [
@@ -13,5 +13,5 @@ __all__ = [
     "BpmnProblem", "ConcurrentUpdate", "EngineError", "FieldError", "FormInvalid", "InvalidBpmn",
     "NotAllowed", "NotFound", "TaskAlreadyCompleted", "UnsafeExpression", "WorkflowFailed",
     "AuditEvent", "Base", "HumanTask", "ProcessDefinition", "ProcessInstance",
-    "CompletedTask", "DeployResult", "Engine", "ProcessView", "ServiceCall", "ServiceRegistry",
+    "CompletedTask", "DeployResult", "Engine", "ProcessView", "ServiceCall", "ServiceRegistry", "StartRequest",
 ]

@@ -40,10 +40,15 @@ class AuditLog:
 
     def write(self, session: Session) -> None:
         """Append the collected events to the trail, tell the listeners, and forget them."""
-        insert_audit_events(session, self.events)
-        for listener in self.listeners:
-            listener(session, self.events)
+        write_events(session, self.events, self.listeners)
         self.events = []
+
+
+def write_events(session: Session, events: list[dict[str, Any]], listeners: tuple[AuditListener, ...]) -> None:
+    """Append events (of one or many operations) with one statement, then tell each listener once."""
+    insert_audit_events(session, events)
+    for listener in listeners:
+        listener(session, events)
 
 
 def trail(session: Session, instance_id: int, limit: int = 500) -> list[AuditEvent]:

@@ -18,6 +18,9 @@ from typing import Any, Iterable
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from lxml import etree
+from referencing import Registry
+from referencing.exceptions import Unresolvable
+from referencing.jsonschema import DRAFT202012
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (CycleTimerEventDefinition,
                                                               DurationTimerEventDefinition,
@@ -38,6 +41,10 @@ BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 # silently merged with them and the process never runs.
 RESERVED_IDS = {"Start", "End", "Root"}
 _ISO_LOOKING = re.compile(r"^(R\d*/)?P|^\d{4}-\d{2}")
+# Widths of the columns a deployed file's ids and names are stored in (engine/models.py): a longer
+# value would deploy on SQLite and fail later on PostgreSQL, half-way through a start.
+MAX_ID_CHARS, MAX_NAME_CHARS, MAX_LANE_CHARS = 255, 255, 64
+_FORM_URI = "urn:lianqing:form"
 
 
 @dataclass
@@ -115,6 +122,107 @@ def _executable_process(tree: etree._ElementTree, filename: str) -> etree._Eleme
     return executable[0]
 
 
+def _structure_problems(tree: etree._ElementTree, filename: str) -> list[BpmnProblem]:
+    """Problems SpiffWorkflow reports without naming the element, or not at all, or only at run time.
+
+    Ids (present, unique, short enough to store), names and lanes that fit their columns, references
+    (sequence flows, called processes) that exist, no recursive call activities, no data stores.
+    """
+    problems: list[BpmnProblem] = []
+
+    def problem(node: etree._Element, message: str) -> None:
+        problems.append(BpmnProblem(message, file=filename, line=node.sourceline, element_id=node.get("id")))
+
+    root = tree.getroot()
+    seen: dict[str, etree._Element] = {}
+    for node in root.iter(f"{{{BPMN_NS}}}*"):
+        node_id, name, tag = node.get("id"), node.get("name") or "", etree.QName(node).localname
+        if tag == "process" and not node_id:
+            problem(node, "the process has no id; give it one (the engine starts processes by id)")
+        if node_id is None:
+            continue
+        if len(node_id) > MAX_ID_CHARS:
+            problem(node, f"the id is {len(node_id):,} characters long; the limit is {MAX_ID_CHARS}")
+        elif node_id in seen:
+            problem(node, f"the id '{node_id}' is already used on line {seen[node_id].sourceline}; ids must be unique")
+        else:
+            seen[node_id] = node
+        limit = MAX_LANE_CHARS if tag == "lane" else MAX_NAME_CHARS
+        if tag in ("process", "userTask", "manualTask", "lane") and len(name) > limit:
+            problem(node, f"the name is {len(name):,} characters long; the limit is {limit}")
+        if tag == "dataStore" and name not in SpiffBpmnParser.DATA_STORE_CLASSES:
+            problem(node, f"data store '{name}' has no implementation in this engine; remove it (and its "
+                          "references), or keep the data in the process data")
+    for flow in root.iter(f"{{{BPMN_NS}}}sequenceFlow"):
+        for end in ("sourceRef", "targetRef"):
+            if flow.get(end) not in seen:
+                problem(flow, f"{end} '{flow.get(end)}' is not an element of this file")
+    problems += _call_problems(root, filename)
+    return problems
+
+
+def _call_problems(root: etree._Element, filename: str) -> list[BpmnProblem]:
+    """Call activities must call a process of the same file, and never (through other calls) their own."""
+    processes = {p.get("id"): p for p in root.findall(f"{{{BPMN_NS}}}process") if p.get("id")}
+    problems: list[BpmnProblem] = []
+    for call in root.iter(f"{{{BPMN_NS}}}callActivity"):
+        if call.get("calledElement") not in processes:
+            problems.append(BpmnProblem(f"calls process '{call.get('calledElement')}', which is not in this file; "
+                                        "a called process must be deployed in the same file", file=filename,
+                                        line=call.sourceline, element_id=call.get("id")))
+    if problems:
+        return problems
+
+    calls = {process_id: list(process.iter(f"{{{BPMN_NS}}}callActivity")) for process_id, process in processes.items()}
+    state: dict[str, str] = {}  # "open" while on the current call path, then "done"
+    for first in processes:  # depth-first, without recursion: a chain of thousands of calls is fine
+        if first in state:
+            continue
+        state[first], stack = "open", [(first, iter(calls[first]))]
+        while stack:
+            call = next(stack[-1][1], None)
+            if call is None:
+                state[stack.pop()[0]] = "done"
+                continue
+            called = call.get("calledElement")
+            if state.get(called) == "open":
+                return [BpmnProblem(f"calls process '{called}', which calls back into itself; a recursive call "
+                                    "activity never ends", file=filename, line=call.sourceline,
+                                    element_id=call.get("id"))]
+            if called not in state:
+                state[called] = "open"
+                stack.append((called, iter(calls[called])))
+    return []
+
+
+def _reference_problem(schema: Any) -> str | None:
+    """Why a form's ``$ref`` would fail when a person submits it: each must point inside the form, and resolve."""
+    refs: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                if key in ("$ref", "$dynamicRef") and isinstance(inner, str):
+                    refs.append(inner)
+                walk(inner)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(schema)
+    if not refs or not isinstance(schema, dict):
+        return None
+    resolver = Registry().with_resource(_FORM_URI, DRAFT202012.create_resource(schema)).resolver(_FORM_URI)
+    for ref in refs:
+        if not ref.startswith("#"):
+            return f"reference {ref!r} points outside the form; only references inside it (\"#/...\") are allowed"
+        try:
+            resolver.lookup(ref)
+        except Unresolvable:
+            return f"reference {ref!r} does not resolve inside the form"
+    return None
+
+
 def _load_forms(forms: dict[str, bytes | str | dict]) -> tuple[dict[str, Any], list[BpmnProblem]]:
     loaded, problems = {}, []
     for name, content in forms.items():
@@ -126,6 +234,9 @@ def _load_forms(forms: dict[str, bytes | str | dict]) -> tuple[dict[str, Any], l
                     raise ValueError(f"form file is larger than {MAX_FORM_BYTES:,} bytes")
                 schema = json.loads(content)
             Draft202012Validator.check_schema(schema)
+            reference_problem = _reference_problem(schema)
+            if reference_problem:
+                raise ValueError(reference_problem)
             loaded[name] = schema
         except (ValueError, SchemaError) as exc:
             message = exc.message if isinstance(exc, SchemaError) else str(exc)
@@ -223,8 +334,14 @@ def check_spec(spec, subprocess_specs: dict[str, Any], forms: dict[str, Any],
 def parse_definition(content: bytes, filename: str, forms: dict[str, bytes | str | dict] | None = None,
                      known_services: set[str] | None = None) -> ParsedDefinition:
     """Check and parse one BPMN file (with its form files); raise :class:`InvalidBpmn` on any problem."""
+    if len(filename) > MAX_NAME_CHARS:
+        raise InvalidBpmn(BpmnProblem(f"the file name is {len(filename):,} characters long; the limit is "
+                                      f"{MAX_NAME_CHARS}", file=filename[:80] + "…"))
     tree = read_xml(content, filename)
     process_node = _executable_process(tree, filename)
+    structure_problems = _structure_problems(tree, filename)
+    if structure_problems:
+        raise InvalidBpmn(structure_problems)
     process_id = process_node.get("id")
     reserved = [node for node in process_node.iter() if node.get("id") in RESERVED_IDS]
     if reserved:

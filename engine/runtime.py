@@ -7,24 +7,29 @@ from the engine's clock; SpiffWorkflow's timers read the same clock through :mod
 """
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 from uuid import UUID
 
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
+from SpiffWorkflow.bpmn.util.task import BpmnTaskFilter, BpmnTaskIterator
 from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition, SignalEventDefinition
-from SpiffWorkflow.util.task import TaskState
+from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.task import TaskFilter, TaskIterator, TaskState
+from SpiffWorkflow.workflow import Workflow
 
 from . import store
 from .assignment import AssigneePolicy, AssignmentResolver, LaneAssignmentResolver, TaskPolicy
-from .audit import AuditListener, AuditLog
+from .audit import AuditListener, AuditLog, write_events
 from .clock import Clock, SystemClock, clock_in_effect, utc
 from .definitions import FORM_PROPERTY, ParsedDefinition, parse_definition, read_xml
 from .errors import (ConcurrentUpdate, EngineError, InvalidBpmn, NotFound, TaskAlreadyCompleted, UnsafeExpression,
@@ -34,11 +39,170 @@ from .forms import validate_form
 from .models import HumanTask, ProcessDefinition, ProcessInstance
 from .projection import (diff_ready_tasks, earliest_timer, new_task_row, ready_manual_tasks, reminded_task,
                          waiting_timers)
-from .serialization import spec_from_json, spec_to_json, state_from_bytes, state_to_bytes
+from .serialization import new_workflow, spec_from_json, spec_to_json, state_from_bytes, state_to_bytes
 from .services import ServiceCall, ServiceRegistry
 from .store import InstanceHeader
 
 OPEN = HumanTask.OPEN_STATES
+
+
+# ------------------------------------------------------------------ SpiffWorkflow, made cheaper
+# Starting an instance is mostly SpiffWorkflow walking its task tree: a full walk for the ready
+# tasks in every round of do_engine_steps and for the waiting ones after every task that
+# completes.  These replacements do exactly what the originals do (same tasks, same order, same
+# laziness, same depth bookkeeping), with fewer Python calls; tests/engine/test_start_many.py
+# compares them with the originals on every deployed process.  They stand aside (call the
+# original) for anything but SpiffWorkflow's own iterator, filter and task classes.
+
+def _original(function):
+    """The library's own function, also when this module is imported a second time."""
+    return getattr(function, "lianqing_original", function)
+
+
+_PLAIN_NEXT = {TaskIterator: _original(TaskIterator.__next__), BpmnTaskIterator: _original(BpmnTaskIterator.__next__)}
+
+
+def _walk_up_after_leaf(iterator, task, task_list) -> None:
+    """``TaskIterator._handle_leaf_depth`` without walking when a sibling follows (the walk would not move)."""
+    following = task_list[0]
+    if following.workflow is task.workflow and (following._parent is task._parent
+                                                or following._parent == task._parent):
+        return
+    ancestor = following.parent
+    current = task.parent
+    while current is not None and current is not ancestor:
+        current = current.parent
+        iterator.depth -= 1
+
+
+def _next_task(iterator):
+    """``TaskIterator.__next__`` (with ``_next`` and ``TaskFilter.matches``) in one function."""
+    if type(iterator) is not TaskIterator:
+        return _PLAIN_NEXT[TaskIterator](iterator)
+    task_filter = iterator.task_filter
+    plain = type(task_filter) is TaskFilter
+    while True:
+        task_list = iterator.task_list
+        if not task_list:
+            raise StopIteration()
+        task = task_list.pop(0)
+        if (task._children and task._state >= iterator.min_state and iterator.depth < iterator.max_depth
+                and task.task_spec.name != iterator.end_at_spec):
+            tasks = task.workflow.tasks
+            children = [tasks.get(child) for child in task._children]
+            if iterator.depth_first:
+                iterator.task_list = children + task_list
+                iterator.depth += 1
+            else:
+                task_list.extend(children)
+                iterator._update_depth(task)
+        elif iterator.depth_first and task_list:
+            _walk_up_after_leaf(iterator, task, task_list)
+        if _matches(task_filter, task) if plain else task_filter.matches(task):
+            return task
+
+
+def _next_bpmn_task(iterator):
+    """``BpmnTaskIterator.__next__`` (with ``_next`` and ``BpmnTaskFilter.matches``) in one function."""
+    if type(iterator) is not BpmnTaskIterator:
+        return _PLAIN_NEXT[BpmnTaskIterator](iterator)
+    task_filter = iterator.task_filter
+    plain = type(task_filter) is BpmnTaskFilter and task_filter.catches_event is None
+    while True:
+        task_list = iterator.task_list
+        if not task_list:
+            raise StopIteration()
+        task = task_list.pop(0)
+        workflow = task.workflow
+        subprocesses = workflow.top_workflow.subprocesses
+        subprocess = subprocesses.get(task.id) if subprocesses else None
+        if ((task._children or subprocess is not None) and (task._state >= iterator.min_state or subprocess is not None)
+                and iterator.depth < iterator.max_depth and task.task_spec.name != iterator.end_at_spec):
+            if (subprocess is None or iterator.skip_subprocesses
+                    or (task._state >= TaskState.FINISHED_MASK and task_filter.state <= TaskState.FINISHED_MASK)):
+                subprocess_tasks = []
+            else:
+                subprocess_tasks = [subprocess.task_tree]
+            tasks = workflow.tasks
+            children = [tasks.get(child) for child in task._children]
+            if iterator.depth_first:
+                iterator.task_list = subprocess_tasks + children + task_list
+                iterator.depth += 1
+            else:
+                task_list.extend(children + subprocess_tasks)
+                iterator._update_depth(task)
+        elif iterator.depth_first and task_list:
+            _walk_up_after_leaf(iterator, task, task_list)
+        if _matches(task_filter, task) if plain else task_filter.matches(task):
+            return task
+
+
+def _matches(task_filter, task) -> bool:
+    """``TaskFilter.matches`` / ``BpmnTaskFilter.matches`` (without ``catches_event``), inlined."""
+    spec = task.task_spec
+    return bool(task._state & task_filter.state and task.last_state_change >= task_filter.updated_ts
+                and (task_filter.manual is None or spec.manual == task_filter.manual)
+                and (task_filter.spec_name is None or spec.name == task_filter.spec_name)
+                and (task_filter.spec_class is None or isinstance(spec, task_filter.spec_class))
+                and (getattr(task_filter, "lane", None) is None or spec.lane == task_filter.lane))
+
+
+_PLAIN_GET_TASKS = _original(Workflow.get_tasks)
+
+
+def _get_tasks(workflow, first_task=None, **kwargs) -> list:
+    """``Workflow.get_tasks``: the tasks the iterator would give, collected in one depth-first pass.
+
+    A list is collected before anything runs, so the tree does not change while it is walked.
+    In that case the iterator's depth counter is always the depth of the next task below the
+    first one, which is what this pass keeps on its stack.  Subprocesses, breadth-first walks and
+    other filter or iterator classes go to the original.
+    """
+    iterator = workflow.get_tasks_iterator(first_task, **kwargs)
+    kind, task_filter = type(iterator), type(iterator.task_filter)
+    if not (iterator.depth_first and ((kind is TaskIterator and task_filter is TaskFilter)
+                                      or (kind is BpmnTaskIterator and task_filter is BpmnTaskFilter
+                                          and iterator.task_filter.catches_event is None
+                                          and not iterator.task_list[0].workflow.top_workflow.subprocesses))):
+        return list(iterator)
+    task_filter = iterator.task_filter
+    min_state, max_depth, end_at_spec = iterator.min_state, iterator.max_depth, iterator.end_at_spec
+    found, stack = [], [(iterator.task_list[0], 0)]
+    while stack:
+        task, depth = stack.pop()
+        if task._children and task._state >= min_state and depth < max_depth and task.task_spec.name != end_at_spec:
+            tasks = task.workflow.tasks
+            stack.extend([(tasks.get(child), depth + 1) for child in reversed(task._children)])
+        if _matches(task_filter, task):
+            found.append(task)
+    return found
+
+
+_PLAIN_SET_STATE = _original(Task._set_state)
+_TASK_LOGGER = logging.getLogger("spiff.task")
+
+
+def _set_state(task: Task, value: int) -> None:
+    """``Task._set_state`` without building the log record nobody reads when INFO is off for ``spiff.task``.
+
+    The original formats a message and collects a dict of extras on every state change even
+    when the level is off (about a sixth of a start's CPU time); with logging on it runs as is.
+    """
+    if _TASK_LOGGER.isEnabledFor(logging.INFO):
+        _PLAIN_SET_STATE(task, value)
+    elif value != task._state:
+        task.last_state_change = time.time()
+        task._state = value
+
+
+_get_tasks.lianqing_original = _PLAIN_GET_TASKS
+_next_task.lianqing_original = _PLAIN_NEXT[TaskIterator]
+_next_bpmn_task.lianqing_original = _PLAIN_NEXT[BpmnTaskIterator]
+_set_state.lianqing_original = _PLAIN_SET_STATE
+Workflow.get_tasks = _get_tasks
+TaskIterator.__next__ = _next_task
+BpmnTaskIterator.__next__ = _next_bpmn_task
+Task._set_state = _set_state
 
 
 @dataclass(frozen=True)
@@ -73,6 +237,35 @@ class ProcessView:
     waiting: list[str]
     cancelled: list[str]
     status: str
+
+
+@dataclass(frozen=True)
+class StartRequest:
+    """One instance for :meth:`Engine.start_many`: its start data, organisation and business key."""
+
+    data: dict[str, Any]
+    organisation_id: str | None = None
+    business_key: str | None = None
+
+
+@dataclass
+class _Change:
+    """What one step of one instance changed, computed before anything is written."""
+
+    header: InstanceHeader
+    workflow: BpmnWorkflow
+    log: AuditLog
+    values: dict[str, Any]
+    closed: list[dict[str, Any]]
+    new_rows: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class _Started:
+    """A started instance: the columns of its row and the human tasks its first step opened."""
+
+    columns: dict[str, Any]
+    new_task_ids: tuple[int, ...]
 
 
 class _WorkflowCache:
@@ -186,6 +379,8 @@ class Engine:
             cached = self._specs.get(definition_id)
         if cached is None:
             definition = session.get(ProcessDefinition, definition_id)
+            if definition is None:
+                raise NotFound(f"流程定义 {definition_id} 不存在 / process definition {definition_id} does not exist")
             cached = (*spec_from_json(definition.spec_json), definition.forms)
             with self._specs_lock:
                 self._specs[definition_id] = cached
@@ -201,29 +396,66 @@ class Engine:
             definition_id = store.latest_definition_id(session, process_id)
             if definition_id is None:
                 raise NotFound(f"流程「{process_id}」尚未部署 / process '{process_id}' is not deployed")
-        spec, subprocess_specs, _forms = self._spec_of(session, definition_id)
-        now = self.clock.now()
-        org = str(organisation_id) if organisation_id is not None else None
-        values = {"definition_id": definition_id, "process_id": spec.name, "business_key": business_key,
-                  "organisation_id": org, "status": "running", "state": b"", "data": {}, "version": 1,
-                  "started_by": actor, "started_at": now}
-        instance_id = store.insert_instance(session, values)
-        header = InstanceHeader(instance_id, 1, "running", definition_id, spec.name, org, business_key, None)
-        workflow = BpmnWorkflow(spec, subprocess_specs)
-        workflow.script_engine = self._script_engine(session, header)
-        workflow.task_tree.data.update(dict(data or {}))
-        self._step(workflow, header)
-        log = self._log(now, actor, instance_id)
-        log.add("started", after=_jsonable(dict(data or {})))
-        written = self._save(session, header, workflow, log, ready_before=set())
-        columns = dict(values, error=None, ended_at=None, next_timer_at=None)
-        columns.update(written)
-        new_task_ids = columns.pop("new_task_ids")
-        instance = ProcessInstance(id=instance_id, **columns)
-        instance.new_task_ids = new_task_ids
+        [started] = self._start(session, definition_id, [StartRequest(data or {}, organisation_id, business_key)],
+                                actor, bulk=False)
+        columns = dict(started.columns)
+        instance = ProcessInstance(**columns)
+        instance.new_task_ids = started.new_task_ids
         make_transient_to_detached(instance)
         session.add(instance)
         return instance
+
+    def start_many(self, session: Session, definition_id: int, requests: Sequence[StartRequest],
+                   actor: str | None = None) -> list[int]:
+        """Start one instance of a deployed version per request, in bulk; return their ids in request order.
+
+        Each instance ends up exactly as :meth:`start` would leave it (state, human tasks, audit
+        events, listener side effects), but the rows are written with a few batched statements
+        and the audit listeners are called once with the events of all requests.  Runs in the
+        caller's transaction and never commits.  Raises :class:`NotFound` for an unknown
+        ``definition_id`` and :class:`WorkflowFailed` naming the request whose first step failed
+        (also as its ``request_index`` and ``business_key`` attributes); the caller then rolls
+        back and nothing is left behind.
+        """
+        return [started.columns["id"] for started in self._start(session, definition_id, requests, actor, bulk=True)]
+
+    def _start(self, session: Session, definition_id: int, requests: Sequence[StartRequest], actor: str | None,
+               bulk: bool) -> list[_Started]:
+        """Insert the instance rows, run each workflow to its first wait, then write everything in bulk."""
+        spec, subprocess_specs, _forms = self._spec_of(session, definition_id)
+        if not requests:
+            return []
+        now = self.clock.now()
+        rows = [{"definition_id": definition_id, "process_id": spec.name, "business_key": request.business_key,
+                 "organisation_id": str(request.organisation_id) if request.organisation_id is not None else None,
+                 "status": "running", "state": b"", "data": {}, "version": 1, "started_by": actor, "started_at": now}
+                for request in requests]
+        # The rows exist before the first step: service tasks may need the instance id (and its row).
+        ids = store.insert_instances(session, rows)
+        changes = []
+        for index, (request, row, instance_id) in enumerate(zip(requests, rows, ids)):
+            header = InstanceHeader(instance_id, 1, "running", definition_id, spec.name, row["organisation_id"],
+                                    request.business_key, None)
+            data = dict(request.data or {})
+            try:
+                workflow = new_workflow(spec, subprocess_specs)
+                workflow.script_engine = self._script_engine(session, header)
+                workflow.task_tree.data.update(data)
+                self._step(workflow, header)
+                log = self._log(now, actor, instance_id)
+                log.add("started", after=_jsonable(data))
+                changes.append(self._changes(session, header, workflow, log, ready_before=set()))
+            except WorkflowFailed as exc:
+                if not bulk:
+                    raise
+                raise _request_failed(exc, index, len(requests), request.business_key) from exc
+        written = self._write(session, changes, cache=not bulk)
+        started = []
+        for row, instance_id, change, (values, new_task_ids) in zip(rows, ids, changes, written):
+            columns = dict(row, id=instance_id, error=None, ended_at=None, next_timer_at=None)
+            columns.update(values)
+            started.append(_Started(columns, new_task_ids))
+        return started
 
     def instance(self, session: Session, instance_id: int) -> ProcessInstance:
         """Return an instance or raise :class:`NotFound`."""
@@ -263,12 +495,21 @@ class Engine:
               ready_before: set[str], completed_task: str | None = None,
               status: str | None = None) -> dict[str, Any]:
         """Write state, projection, next timer and audit in the caller's transaction; return what changed."""
+        change = self._changes(session, header, workflow, log, ready_before, completed_task, status)
+        [(values, new_task_ids)] = self._write(session, [change])
+        return dict(values, new_task_ids=new_task_ids)
+
+    def _changes(self, session: Session, header: InstanceHeader, workflow: BpmnWorkflow, log: AuditLog,
+                 ready_before: set[str], completed_task: str | None = None,
+                 status: str | None = None) -> _Change:
+        """What a step changed: instance columns, tasks to close and open, audit events (nothing written yet)."""
         now = log.at
         ready_after = ready_manual_tasks(workflow)
         closed = diff_ready_tasks(workflow, ready_before, ready_after, completed_task, log.actor, now, log)
         new_rows = []
-        for task_id in ready_after.keys() - ready_before:
-            task = ready_after[task_id]
+        for task_id, task in ready_after.items():  # in workflow order: the same for every instance
+            if task_id in ready_before:
+                continue
             row = new_task_row(header, task, self._assign,
                                lambda text, t=task: workflow.script_engine.evaluate(t, text), now, session)
             new_rows.append(row)
@@ -285,14 +526,31 @@ class Engine:
         elif workflow.is_completed():
             values.update(status="completed", ended_at=now, next_timer_at=None, data=_jsonable(workflow.data))
             log.add("completed")
-        # The versioned UPDATE goes first: it is the guard that makes a second writer of the same
-        # step fail before it touches the projection.
-        version = store.update_instance(session, header, values)
-        store.close_human_tasks(session, header.id, closed)
-        new_ids = store.insert_human_tasks(session, new_rows)
-        log.write(session)
-        session.info.setdefault(_PENDING_KEY, []).append((self._cache, header.id, version, workflow))
-        return dict(values, version=version, new_task_ids=tuple(new_ids))
+        return _Change(header, workflow, log, values, closed, new_rows)
+
+    def _write(self, session: Session, changes: list[_Change],
+               cache: bool = True) -> list[tuple[dict[str, Any], tuple[int, ...]]]:
+        """Write the changes of one or many steps with batched statements; per change (values, new task ids).
+
+        The versioned UPDATEs go first: they are the guard that makes a second writer of the same
+        step fail before it touches the projection.  ``cache`` keeps the workflows for the next
+        step once the transaction commits (a bulk start does not: its instances wait for people).
+        """
+        versions = store.update_instances(session, [(change.header, change.values) for change in changes])
+        for change in changes:
+            store.close_human_tasks(session, change.header.id, change.closed)
+        new_ids = iter(store.insert_human_tasks(session, [row for change in changes for row in change.new_rows]))
+        listeners = changes[0].log.listeners if changes else ()
+        write_events(session, [event for change in changes for event in change.log.events], listeners)
+        written = []
+        for change, version in zip(changes, versions):
+            change.log.events = []
+            if cache:
+                session.info.setdefault(_PENDING_KEY, []).append((self._cache, change.header.id, version,
+                                                                  change.workflow))
+            written.append((dict(change.values, version=version),
+                            tuple(next(new_ids) for _row in change.new_rows)))
+        return written
 
     def _assign(self, context):
         try:
@@ -509,9 +767,9 @@ class Engine:
         return delivered
 
     def cancel(self, session: Session, instance_id: int, actor: str | None, reason: str) -> None:
-        """Cancel a running instance: every open task is cancelled, the history is kept."""
+        """Cancel a running (or failed) instance: every open task is cancelled, the history is kept."""
         header = store.load_header(session, instance_id, lock=True)
-        if header.status != "running":
+        if header.status not in ("running", "error"):
             raise TaskAlreadyCompleted(f"流程实例 {instance_id} 已结束（{header.status}）/ instance "
                                        f"{instance_id} is already {header.status}")
         workflow = self._workflow(session, header)
@@ -520,6 +778,23 @@ class Engine:
         log = self._log(self.clock.now(), actor, header.id)
         log.add("cancelled", detail=reason)
         self._save(session, header, workflow, log, ready_before, status="cancelled")
+
+    def retry(self, session: Session, instance_id: int, actor: str | None) -> None:
+        """Put an instance whose timer step failed (status ``error``) back to running.
+
+        The failed step kept nothing, so its timers are due again: the next sweep fires them (and
+        records a new error if the step fails again).
+        """
+        header = store.load_header(session, instance_id, lock=True)
+        if header.status != "error":
+            raise TaskAlreadyCompleted(f"流程实例 {instance_id} 没有失败的步骤（{header.status}）/ instance "
+                                       f"{instance_id} has no failed step (it is {header.status})")
+        workflow = self._workflow(session, header)
+        log = self._log(self.clock.now(), actor, header.id)
+        log.add("retried")
+        store.update_instance(session, header, {"status": "running", "error": None,
+                                                "next_timer_at": earliest_timer(workflow)})
+        log.write(session)
 
     # ------------------------------------------------------------------------------------ view
 
@@ -562,6 +837,15 @@ def forms_beside(path: Path, content: bytes) -> dict[str, bytes]:
         if candidate.parent == path.parent and candidate.is_file():
             forms[name] = candidate.read_bytes()
     return forms
+
+
+def _request_failed(exc: WorkflowFailed, index: int, count: int, business_key: str | None) -> WorkflowFailed:
+    key = f"（业务键 {business_key}）" if business_key else ""
+    key_en = f" (business key {business_key})" if business_key else ""
+    failure = WorkflowFailed(f"第 {index + 1}/{count} 个启动请求{key}失败 / start request {index + 1} of {count}"
+                             f"{key_en} failed: {exc.message}")
+    failure.request_index, failure.business_key = index, business_key
+    return failure
 
 
 def _already_done(row: HumanTask) -> TaskAlreadyCompleted:

@@ -4,21 +4,31 @@ SpiffWorkflow's serializer writes the whole process spec into every workflow (ab
 JSON).  We register a workflow converter that leaves the spec out of an instance's state; the
 spec is serialized once into ``process_definition.spec_json`` and restored once per process
 (cached by definition id), then handed back when an instance is rebuilt.
+
+Two shortcuts keep a bulk start fast, both checked against SpiffWorkflow's own results in
+``tests/engine/test_start_many.py``: a new workflow is copied from a template of its spec's fresh
+task tree instead of predicting the tree again (:func:`new_workflow`), and a plain workflow's
+task dicts are built directly instead of through the serializer's converter registry
+(:func:`state_to_bytes`); both give exactly what SpiffWorkflow itself gives.
 """
 from __future__ import annotations
 
 import json
+import os
+import threading
+import time
 import zlib
+from copy import deepcopy
 from types import ModuleType
 from typing import Any
 from uuid import UUID
 
 import orjson
-
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
-from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, TaskConverter, WorkflowConverter
 from SpiffWorkflow.spiff.serializer import DEFAULT_CONFIG as SPIFF_CONFIG
+from SpiffWorkflow.task import Task
 
 
 class _StateOnlyWorkflowConverter(BpmnWorkflowConverter):
@@ -92,6 +102,15 @@ def state_to_bytes(workflow: BpmnWorkflow) -> bytes:
 
     orjson writes the same JSON as SpiffWorkflow's encoder, several times faster.
     """
+    dct = _plain_state_dict(workflow)
+    if dct is None:
+        return _state_bytes_by_registry(workflow)
+    data = orjson.dumps(dct, default=_encode_default, option=orjson.OPT_NON_STR_KEYS)
+    return zlib.compress(data, 1) if len(data) > COMPRESS_ABOVE_BYTES else data
+
+
+def _state_bytes_by_registry(workflow: BpmnWorkflow) -> bytes:
+    """:func:`state_to_bytes` through SpiffWorkflow's converter registry (any workflow)."""
     registry = _SERIALIZER.registry
     registry._encoder_mode = True
     try:
@@ -101,6 +120,138 @@ def state_to_bytes(workflow: BpmnWorkflow) -> bytes:
     finally:
         registry._encoder_mode = False
     return zlib.compress(data, 1) if len(data) > COMPRESS_ABOVE_BYTES else data
+
+
+def _clean(data: dict[str, Any]) -> dict[str, Any]:
+    """What the registry's encoder mode does to a dict: drop callables and modules (no copy when none)."""
+    if not data:
+        return data
+    for value in data.values():
+        if callable(value) or isinstance(value, ModuleType):
+            return {k: v for k, v in data.items() if not callable(v) and not isinstance(v, ModuleType)}
+    return data
+
+
+def _plain_state_dict(workflow: BpmnWorkflow) -> dict[str, Any] | None:
+    """The dict the registry makes of a workflow without subprocesses or pending events, built directly.
+
+    Same keys, values and order as :class:`_StateOnlyWorkflowConverter` with SpiffWorkflow's
+    :class:`TaskConverter`; UUIDs are left to orjson, which writes them as ``str(uuid)`` does.
+    ``None`` when the workflow is not that simple (the registry then does it).
+    """
+    if type(workflow) is not BpmnWorkflow or workflow.subprocesses or workflow.bpmn_events:
+        return None
+    tasks = workflow.tasks
+    converted = {}
+    for task_id, task in tasks.items():
+        if type(task) is not Task:
+            return None
+        parent = tasks.get(task._parent) if task._parent is not None else None
+        data = task.data
+        if parent is None:
+            delta = {}
+        else:
+            before = parent.data
+            delta = {"updates": {k: v for k, v in data.items() if k not in before or v != before[k]},
+                     "deletions": [k for k in before if k not in data]}
+            data = {}
+        converted[task_id] = {
+            "id": task_id, "parent": task._parent if parent is not None else None, "children": task._children,
+            "last_state_change": task.last_state_change, "state": task._state, "task_spec": task.task_spec.name,
+            "triggered": task.triggered, "internal_data": _clean(task.internal_data), "data": data, "delta": delta,
+            "typename": _TASK_TYPENAME}
+    last_task = workflow.last_task
+    return {"data": _clean(workflow.data), "correlations": workflow.correlations,
+            "last_task": last_task.id if last_task is not None else None, "success": workflow.success,
+            "completed": workflow.completed, "tasks": converted, "root": workflow.task_tree.id,
+            "subprocesses": {}, "bpmn_events": [], "typename": _WORKFLOW_TYPENAME,
+            _SERIALIZER.VERSION_KEY: _SERIALIZER.VERSION}
+
+
+_TASK_TYPENAME = _SERIALIZER.registry.typenames[Task]
+_WORKFLOW_TYPENAME = _SERIALIZER.registry.typenames[BpmnWorkflow]
+_TASK_ATTRIBUTES = frozenset({"id", "workflow", "_parent", "_children", "_state", "triggered", "task_spec",
+                              "thread_id", "data", "internal_data", "last_state_change"})
+
+
+class _FreshTree:
+    """The task tree SpiffWorkflow predicts for a new workflow of one spec, kept to be copied."""
+
+    def __init__(self, spec, subprocess_specs: dict[str, Any]):
+        self.spec = spec
+        template = BpmnWorkflow(spec, subprocess_specs)
+        # Only a tree with nothing but tasks attached can be copied task by task.
+        plain = (not template.subprocesses and not template.bpmn_events and not template.correlations
+                 and not template.event_manager.tasks and not template.locks and template.last_task is None
+                 and template.completed_event.n_subscribers() == 0
+                 and template.task_removed_event.n_subscribers() == 0
+                 and all(type(t) is Task and t.__dict__.keys() == _TASK_ATTRIBUTES for t in template.tasks.values()))
+        self.template = template if plain else None
+
+    def copy(self, subprocess_specs: dict[str, Any]) -> BpmnWorkflow:
+        """A new workflow equal to a freshly constructed one: same tree, new task ids and times."""
+        template = self.template
+        workflow = BpmnWorkflow(self.spec, subprocess_specs, deserializing=True)
+        ids = dict(zip(template.tasks, _random_uuid4s(len(template.tasks))))
+        now = time.time()
+        tasks = {}
+        for old, source in template.tasks.items():
+            # Attributes set one by one, in Task.__init__'s order, so the object is laid out like one
+            # SpiffWorkflow made (a filled __dict__ makes every later attribute read slower).
+            task = Task.__new__(Task)
+            task.id = ids[old]
+            task.workflow = workflow
+            task._parent = ids[source._parent] if source._parent is not None else None
+            task._children = [ids[child] for child in source._children]
+            task._state = source._state
+            task.triggered = source.triggered
+            task.task_spec = source.task_spec
+            task.thread_id = Task.thread_id_pool
+            task.data = deepcopy(source.data) if source.data else {}
+            task.internal_data = deepcopy(source.internal_data) if source.internal_data else {}
+            task.last_state_change = now
+            tasks[task.id] = task
+        workflow.tasks = tasks
+        workflow.task_tree = tasks[ids[template.task_tree.id]]
+        workflow.data = deepcopy(template.data)
+        return workflow
+
+
+def _random_uuid4s(count: int) -> list[UUID]:
+    """``count`` random version-4 UUIDs, as ``uuid4()`` makes them, from one read of the OS's randomness."""
+    raw = os.urandom(16 * count)
+    ids = []
+    for offset in range(0, 16 * count, 16):
+        value = int.from_bytes(raw[offset:offset + 16], "big")
+        ids.append(UUID(int=(value & _UUID4_KEEP) | _UUID4_SET))  # RFC 4122 variant, version 4
+    return ids
+
+
+_UUID4_KEEP = ~((0xc000 << 48) | (0xf000 << 64)) & ((1 << 128) - 1)
+_UUID4_SET = (0x8000 << 48) | (4 << 76)
+
+_FRESH_TREES: dict[int, _FreshTree] = {}
+_FRESH_TREES_LOCK = threading.Lock()
+
+
+def new_workflow(spec, subprocess_specs: dict[str, Any]) -> BpmnWorkflow:
+    """A new workflow of ``spec``, as ``BpmnWorkflow(spec, subprocess_specs)`` makes it, only faster.
+
+    The first call per spec builds the workflow the normal way and keeps its predicted task tree;
+    later calls copy that tree with new task ids.  A spec whose new workflow holds more than a
+    plain task tree is always built the normal way.
+    """
+    with _FRESH_TREES_LOCK:
+        tree = _FRESH_TREES.get(id(spec))
+    if tree is None or tree.spec is not spec:
+        tree = _FreshTree(spec, subprocess_specs)
+        with _FRESH_TREES_LOCK:
+            _FRESH_TREES[id(spec)] = tree
+    if tree.template is None:
+        return BpmnWorkflow(spec, subprocess_specs)
+    return tree.copy(subprocess_specs)
+
+
 
 
 def state_from_bytes(state: bytes, spec, subprocess_specs: dict[str, Any]) -> BpmnWorkflow:

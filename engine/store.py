@@ -4,6 +4,11 @@ Each engine step touches a handful of rows; going through the ORM unit of work f
 more than SpiffWorkflow's own work.  These functions run statements built once, on the tables
 themselves, in the session's transaction, and keep any ORM objects of the same rows that the
 session holds in step with the database.
+
+Many rows at once (a bulk start) go in one statement.  On PostgreSQL that statement takes one
+array per column and unnests them (:func:`insert_rows`): its text is the same for any
+number of rows, so psycopg does not re-parse a statement of thousands of placeholders (which
+SQLAlchemy's multi-row ``VALUES`` batches cost) and the server plans it once.
 """
 from __future__ import annotations
 
@@ -12,7 +17,8 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, literal_column, or_, select, update
+from sqlalchemy import Table, bindparam, func, insert, literal_column, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -131,6 +137,49 @@ def insert_instance(session: Session, values: dict[str, Any]) -> int:
     return session.connection().execute(_INSERT_INSTANCE, values).scalar_one()
 
 
+def insert_instances(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert instance rows (one statement) and return their ids in the same order."""
+    if len(rows) == 1:
+        return [insert_instance(session, rows[0])]
+    return insert_rows(session, _instances, rows, return_ids=True)
+
+
+def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]], return_ids: bool = False) -> list[int]:
+    """Insert rows that all have the same keys with one statement; with ``return_ids``, their ids in order.
+
+    PostgreSQL gets ``INSERT … SELECT … FROM unnest(:a::type[], :b::type[], …) WITH ORDINALITY``
+    in row order: the serial ids are drawn in that order, so sorting the returned ids gives them
+    in the order of ``rows``.  Other databases get SQLAlchemy's executemany (SQLite: batched
+    ``VALUES … RETURNING``, sorted by parameter order).
+    """
+    if not rows:
+        return []
+    connection = session.connection()
+    names = tuple(rows[0])
+    if connection.dialect.name == "postgresql":
+        result = connection.execute(_unnest_insert(table, names, return_ids),
+                                    {f"u_{name}": [row[name] for row in rows] for name in names})
+        return sorted(result.scalars()) if return_ids else []
+    if return_ids:
+        statement = _executemany_insert(table)
+        return list(connection.execute(statement, rows).scalars())
+    connection.execute(insert(table), rows)
+    return []
+
+
+@lru_cache(maxsize=64)
+def _unnest_insert(table: Table, names: tuple[str, ...], return_ids: bool):
+    arrays = func.unnest(*[bindparam(f"u_{name}", type_=ARRAY(table.c[name].type)) for name in names])
+    rows = arrays.table_valued(*names, with_ordinality="u_order").render_derived()
+    statement = insert(table).from_select(names, select(*[rows.c[name] for name in names]).order_by(rows.c.u_order))
+    return statement.returning(table.c.id) if return_ids else statement
+
+
+@lru_cache(maxsize=16)
+def _executemany_insert(table: Table):
+    return insert(table).returning(table.c.id, sort_by_parameter_order=True)
+
+
 @lru_cache(maxsize=32)
 def _update_instance_statement(keys: tuple[str, ...]):
     return (update(_instances)
@@ -143,19 +192,57 @@ def update_instance(session: Session, header: InstanceHeader, values: dict[str, 
 
     Raises :class:`ConcurrentUpdate` when someone else wrote the instance first.
     """
-    values = dict(values, version=header.version + 1)
-    statement = _update_instance_statement(tuple(sorted(values)))
-    params = {f"v_{key}": value for key, value in values.items()}
-    params.update(b_id=header.id, b_version=header.version)
-    result = session.connection().execute(statement, params)
-    if result.rowcount != 1:
-        raise ConcurrentUpdate(f"流程实例 {header.id} 刚被他人修改，请刷新后重试 / instance {header.id} was "
-                               "changed by someone else a moment ago; reload and try again")
-    loaded = session.identity_map.get((ProcessInstance, (header.id,), None))
-    if loaded is not None:
-        for key, value in values.items():
-            set_committed_value(loaded, key, value)
-    return values["version"]
+    return update_instances(session, [(header, values)])[0]
+
+
+def update_instances(session: Session, changes: list[tuple[InstanceHeader, dict[str, Any]]]) -> list[int]:
+    """:func:`update_instance` for many instances: one statement per set of changed columns.
+
+    Returns the new versions in the same order.  Raises :class:`ConcurrentUpdate` if any of the
+    instances is no longer at the version its header says.
+    """
+    groups: dict[tuple[str, ...], list[tuple[InstanceHeader, dict[str, Any]]]] = {}
+    for header, values in changes:
+        groups.setdefault(tuple(sorted(values)), []).append((header, values))
+    connection = session.connection()
+    for keys, group in groups.items():
+        keys = tuple(sorted((*keys, "version")))
+        if len(group) > 1 and connection.dialect.name == "postgresql":
+            params = {"u_b_id": [header.id for header, _v in group],
+                      "u_b_version": [header.version for header, _v in group]}
+            for key in keys:
+                params[f"u_{key}"] = [header.version + 1 if key == "version" else values[key] for header, values in group]
+            result = connection.execute(_unnest_update(keys), params)
+            checked = True
+        else:
+            params = [{f"v_{key}": header.version + 1 if key == "version" else values[key] for key in keys}
+                      | {"b_id": header.id, "b_version": header.version} for header, values in group]
+            result = connection.execute(_update_instance_statement(keys), params[0] if len(params) == 1 else params)
+            checked = len(params) == 1 or connection.dialect.supports_sane_multi_rowcount
+        if checked and result.rowcount != len(group):
+            who = group[0][0].id if len(group) == 1 else "、".join(str(header.id) for header, _v in group[:5])
+            raise ConcurrentUpdate(f"流程实例 {who} 刚被他人修改，请刷新后重试 / instance {who} was "
+                                   "changed by someone else a moment ago; reload and try again")
+    if session.identity_map:
+        for header, values in changes:
+            loaded = session.identity_map.get((ProcessInstance, (header.id,), None))
+            if loaded is not None:
+                for key, value in values.items():
+                    set_committed_value(loaded, key, value)
+                set_committed_value(loaded, "version", header.version + 1)
+    return [header.version + 1 for header, _values in changes]
+
+
+@lru_cache(maxsize=32)
+def _unnest_update(keys: tuple[str, ...]):
+    names = ("b_id", "b_version", *keys)
+    types = {"b_id": _instances.c.id.type, "b_version": _instances.c.version.type}
+    arrays = func.unnest(*[bindparam(f"u_{name}", type_=ARRAY(types.get(name) or _instances.c[name].type))
+                           for name in names])
+    rows = arrays.table_valued(*names).render_derived()
+    return (update(_instances)
+            .where(_instances.c.id == rows.c.b_id, _instances.c.version == rows.c.b_version)
+            .values({key: rows.c[key] for key in keys}))
 
 
 def insert_human_tasks(session: Session, rows: list[dict[str, Any]]) -> list[int]:
@@ -164,7 +251,7 @@ def insert_human_tasks(session: Session, rows: list[dict[str, Any]]) -> list[int
         return []
     if len(rows) == 1:  # the common case; a list would take SQLAlchemy's batched "insertmanyvalues" path
         return [session.connection().execute(_INSERT_TASKS, rows[0]).scalar_one()]
-    return list(session.connection().execute(_INSERT_TASKS, rows).scalars())
+    return insert_rows(session, _tasks, rows, return_ids=True)
 
 
 def close_human_tasks(session: Session, instance_id: int, closed: list[dict[str, Any]]) -> None:
@@ -215,5 +302,7 @@ def change_open_task(session: Session, task: HumanTask, values: dict[str, Any]) 
 
 def insert_audit_events(session: Session, events: list[dict[str, Any]]) -> None:
     """Append audit events (one statement for all of them)."""
-    if events:
-        session.connection().execute(_INSERT_AUDIT, events[0] if len(events) == 1 else events)
+    if len(events) == 1:
+        session.connection().execute(_INSERT_AUDIT, events[0])
+    elif events:
+        insert_rows(session, _audit, events)

@@ -25,7 +25,7 @@ def create_app(test_config: dict | None = None) -> Flask:
             from engine.database import configure_sqlite
             configure_sqlite(db.engine)
 
-    from .runtime import TimerSweeper, init_engine
+    from .runtime import init_engine, init_jobs
     init_engine(app)
 
     csrf.init_app(app)
@@ -36,16 +36,17 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     from .errors import register_error_handlers
     register_error_handlers(app)
+    from . import observability
+    observability.init_app(app)  # request ids, JSON logs, /metrics
 
-    from . import assessment, auth, campaigns, cli, main, tasks
-    for module in (main, auth, tasks, campaigns, assessment):
+    from . import admin, assessment, auth, campaigns, cli, instances, main, tasks, wish_pool, youth
+    for module in (main, auth, tasks, campaigns, assessment, instances, admin, youth, wish_pool):
         app.register_blueprint(module.bp)
     cli.init_app(app)
+    from . import api
+    api.init_app(app)
     campaigns.init_cli(app)
     assessment.init_cli(app)
 
-    if app.config["START_SWEEPER"]:
-        sweeper = TimerSweeper(app, app.config["SWEEP_INTERVAL_SECONDS"])
-        app.extensions["lianqing_sweeper"] = sweeper
-        sweeper.start()
+    init_jobs(app)  # with START_SWEEPER, its thread also runs the timer sweep
     return app

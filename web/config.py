@@ -19,9 +19,17 @@ class Config:
     SQLALCHEMY_DATABASE_URI = _database_url()
     SQLALCHEMY_ENGINE_OPTIONS: dict = {}
     BPMN_DIR = os.environ.get("LIANQING_BPMN_DIR", str(Path(__file__).resolve().parent.parent / "bpmn"))
-    # The embedded timer sweeper: a thread in the web process (make run); off in tests.
+    # Background jobs: "inprocess" (threads in this process, the embedded default) or "celery"
+    # (Celery workers on Redis: `celery -A workflows.worker worker` and one `... beat`).
+    JOB_BACKEND = os.environ.get("LIANQING_JOB_BACKEND", "inprocess")
+    BROKER_URL = os.environ.get("LIANQING_BROKER_URL") or "redis://127.0.0.1:6379/0"
+    CELERY_QUEUE = os.environ.get("LIANQING_CELERY_QUEUE") or "lianqing"
+    BROKER_VISIBILITY_TIMEOUT = int(os.environ.get("LIANQING_VISIBILITY_TIMEOUT") or "600")
+    # With the in-process backend: also run the periodic jobs (the timer sweep, every
+    # LIANQING_SWEEP_INTERVAL seconds) in this process (make run); off in tests.
     START_SWEEPER = os.environ.get("LIANQING_START_SWEEPER", "0") == "1"
-    SWEEP_INTERVAL_SECONDS = float(os.environ.get("LIANQING_SWEEP_INTERVAL", "1"))
+    # Log lines: "json" (one object per line, with the request id) or "text"; empty: json unless debugging/testing.
+    LOG_FORMAT = os.environ.get("LIANQING_LOG_FORMAT", "")
     MAX_CONTENT_LENGTH = int(os.environ.get("LIANQING_MAX_UPLOAD_BYTES", str(8 * 1024 * 1024)))
     # Sign-in codes always go to the notification outbox; in development they are also logged.
     SHOW_DEV_CODES = os.environ.get("LIANQING_SHOW_DEV_CODES", "1") == "1"

@@ -18,6 +18,35 @@ class Field:
     required: bool
     choices: tuple[tuple[str, str], ...] = ()
     help: str = ""
+    rules: str = ""  # the schema's limits in words ("2–200 个字"), shown under the input
+    minimum: float | None = None
+    maximum: float | None = None
+    max_length: int | None = None
+
+
+def _rules(prop: dict[str, Any], widget: str) -> str:
+    """A field's JSON-Schema limits as a person reads them."""
+    parts = []
+    low, high = prop.get("minLength"), prop.get("maxLength")
+    if low and high:
+        parts.append(f"{low}–{high} 个字")
+    elif low:
+        parts.append(f"至少 {low} 个字")
+    elif high and widget != "select":
+        parts.append(f"最多 {high} 个字")
+    low, high = prop.get("minimum"), prop.get("maximum")
+    kind = "整数" if prop.get("type") == "integer" else "数字"
+    if low is not None and high is not None:
+        parts.append(f"{low}–{high} 的{kind}")
+    elif low is not None:
+        parts.append(f"不小于 {low} 的{kind}")
+    elif high is not None:
+        parts.append(f"不大于 {high} 的{kind}")
+    if widget == "date":
+        parts.append("日期，格式 2026-05-01")
+    if widget == "lines":
+        parts.append("每行一项" + (f"，最多 {prop['maxItems']} 项" if prop.get("maxItems") else ""))
+    return "；".join(parts)
 
 
 def fields_of(schema: dict[str, Any] | None) -> list[Field]:
@@ -45,8 +74,25 @@ def fields_of(schema: dict[str, Any] | None) -> list[Field]:
             widget = "text"
         choices = tuple((str(value), labels.get(str(value), str(value))) for value in prop.get("enum", []))
         fields.append(Field(name, prop.get("title", name), widget, name in required, choices,
-                            prop.get("description", "")))
+                            prop.get("description", ""), _rules(prop, widget), prop.get("minimum"),
+                            prop.get("maximum"), prop.get("maxLength")))
     return fields
+
+
+def field_errors(errors, fields: list[Field] = ()) -> dict[str, str]:
+    """The first message per top-level field (``evidence/3`` belongs to ``evidence``; ``""`` to the whole form).
+
+    The schema validator speaks English; a message without Chinese gets the field's limits in Chinese first.
+    """
+    rules = {field.name: field.rules for field in fields}
+    by_field: dict[str, str] = {}
+    for error in errors:
+        name = error.field.split("/", 1)[0]
+        message = error.message
+        if not any("\u4e00" <= char <= "\u9fff" for char in message):
+            message = f"请填写{rules[name]} / {message}" if rules.get(name) else f"填写有误 / {message}"
+        by_field.setdefault(name, message)
+    return by_field
 
 
 def data_from_form(schema: dict[str, Any] | None, form) -> dict[str, Any]:

@@ -1,16 +1,22 @@
-"""A task's page: see it, claim it, complete it with its form.  Every request checks the rights."""
+"""A task's page: its instructions, form, deadline and place in the process; claim, give back, complete.
+
+Every request checks the rights (:func:`workflows.inbox.can_view_task`; the engine's task policy
+decides who may act).
+"""
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
+from engine.audit import trail
 from engine.errors import FormInvalid, NotAllowed
-from workflows.inbox import can_view_task
+from workflows.inbox import can_view_task, claimed_by_hand, urgency
 
 from .extensions import db
+from .process_diagram import element_texts, instance_diagram, name_of
 from .runtime import current_engine
 from .session_user import current_actor
-from .task_forms import data_from_form, fields_of
+from .task_forms import data_from_form, field_errors, fields_of
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 
@@ -23,14 +29,35 @@ def _visible_task(task_id: int):
     return engine, task
 
 
+def _previous_steps(instance_id: int, texts) -> list[dict]:
+    """Who completed which step of the instance, and when (no data: that is for the instance page)."""
+    return [{"name": name_of(texts, event.element_id), "actor": event.actor, "at": event.at}
+            for event in trail(db.session, instance_id) if event.kind == "task_completed"]
+
+
+def _render(task, schema, values, errors, status: int = 200):
+    engine, actor = current_engine(), current_actor()
+    view = engine.process_view(db.session, task.instance_id)
+    texts = element_texts(view.bpmn_xml)
+    element = texts.get(task.bpmn_id)
+    open_task = task.state in ("ready", "claimed")
+    page = render_template(
+        "task.html", task=task, fields=fields_of(schema), values=values, errors=errors,
+        schema_title=(schema or {}).get("title"), documentation=element.documentation if element else "",
+        process_name=name_of(texts, view.process_id), diagram_data=instance_diagram(view, current=task.bpmn_id),
+        steps=_previous_steps(task.instance_id, texts), level=urgency(task, engine.clock.now()) if open_task else None,
+        can_claim=task.state == "ready" and task.assignee is None,
+        can_unclaim=open_task and task.assignee == actor.username and claimed_by_hand(db.session, task),
+        open_task=open_task)
+    return page, status
+
+
 @bp.get("/<int:task_id>")
 @login_required
 def show(task_id: int):
-    """The task, its instructions and its form."""
+    """The task, its instructions, its form and where it stands in the process."""
     engine, task = _visible_task(task_id)
-    schema = engine.form_schema(db.session, task)
-    return render_template("task.html", task=task, fields=fields_of(schema), values={}, errors={},
-                           schema_title=(schema or {}).get("title"))
+    return _render(task, engine.form_schema(db.session, task), {}, {})
 
 
 @bp.post("/<int:task_id>/claim")
@@ -41,6 +68,21 @@ def claim(task_id: int):
     engine.claim(db.session, task_id, current_actor().username)
     db.session.commit()
     flash("已认领 / claimed")
+    return redirect(url_for("tasks.show", task_id=task_id))
+
+
+@bp.post("/<int:task_id>/unclaim")
+@login_required
+def unclaim(task_id: int):
+    """Give back a task one claimed, so others of its role can take it."""
+    engine, task = _visible_task(task_id)
+    username = current_actor().username
+    if task.assignee == username and not claimed_by_hand(db.session, task):
+        raise NotAllowed(f"任务「{task.name}」是流程指定给你的，不能退回；需要转交请联系管理员 / task '{task.name}' was "
+                         "assigned to you by the process and cannot be given back; ask an admin to reassign it")
+    engine.unclaim(db.session, task_id, username)
+    db.session.commit()
+    flash("已退回，其他人可以认领 / given back: others may claim it now")
     return redirect(url_for("tasks.show", task_id=task_id))
 
 
@@ -55,10 +97,8 @@ def complete(task_id: int):
         done = engine.complete_task(db.session, task_id, data, current_actor().username)
     except FormInvalid as invalid:
         db.session.rollback()
-        errors = {error.field: error.message for error in invalid.errors}
-        task = engine.human_task(db.session, task_id)
-        return render_template("task.html", task=task, fields=fields_of(schema), values=request.form,
-                               errors=errors, schema_title=(schema or {}).get("title")), 422
+        errors = field_errors(invalid.errors, fields_of(schema))
+        return _render(engine.human_task(db.session, task_id), schema, request.form, errors, 422)
     db.session.commit()
     flash(f"已完成「{done.name}」/ completed")
     if len(done.next_task_ids) == 1:
@@ -66,5 +106,3 @@ def complete(task_id: int):
         if next_task.assignee == current_actor().username:
             return redirect(url_for("tasks.show", task_id=next_task.id))
     return redirect(url_for("main.inbox"))
-
-

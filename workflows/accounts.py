@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from .contact_points import award_binding
 from .models import LoginAttempt, Notification, OneTimeCode, User, Youth
 from .people import check_password, mask_phone, normalise_phone
 
@@ -148,6 +149,7 @@ def sign_in_with_code(session: Session, raw_phone: str, code: str, address: str,
         youth.user_id = user.id
     if youth.bound_at is None:
         youth.bound_at = now  # signing in on the mobile client binds it (绑定)
+        award_binding(session, youth, now)  # the cadres contacting them score (workflows/contact_points.py)
     return session.get(User, youth.user_id)
 
 

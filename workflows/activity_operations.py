@@ -8,6 +8,7 @@ from engine.services import ServiceCall
 from .activities import check_quota, record_activity
 from .models import Cadre
 from .organisations import by_code
+from .quotas import effective_quota
 from .services import registry
 
 
@@ -33,9 +34,16 @@ def record_activity_operation(call: ServiceCall, kind: str, date: str, place: st
 @registry.register("check_five_ones")
 def check_five_ones(call: ServiceCall, period_start: str, period_end: str, cadre: str | None = None,
                     organisation: str | None = None) -> dict:
-    """How a cadre (or, without one, the organisation itself) stands against the quota in a period."""
+    """How a cadre (or, without one, the organisation itself) stands against the quota in a period.
+
+    The quota is the one in force at the cadre's (or the organ's) organisation (workflows/quotas.py).
+    """
     cadre_row = _cadre(call, cadre)
     org = None if cadre_row is not None else by_code(call.session, organisation or call.organisation_id)
-    result = check_quota(call.session, period_start, period_end, cadre=cadre_row, organisation=org)
+    if cadre_row is not None:
+        quota = effective_quota(call.session, cadre_row.organisation).activities_for(cadre_row.kind)
+    else:
+        quota = effective_quota(call.session, org).organ_activities
+    result = check_quota(call.session, period_start, period_end, cadre=cadre_row, organisation=org, quota=quota)
     return {"count": result.count, "kinds_done": list(result.kinds_done),
             "kinds_missing": list(result.kinds_missing), "met": result.met}

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from engine.models import Base
 
 from .models import Cadre, Organisation, User
+from .points import award
 
 # The task list (任务清单) with one branch.  The notice names "attend the organisation-life meeting"
 # and "guide it to be held well" separately; they are one item here, so that the eight items are
@@ -98,7 +99,10 @@ def choose_guidance(session: Session, cadre: Cadre, committee_code: str, branch_
 def record_item(session: Session, *, cadre: Cadre, item: str, held_on: str, place: str, participants: int,
                 description: str, evidence: list, now: datetime, details: dict | None = None,
                 instance_id: int | None = None) -> PracticeItem:
-    """Store a done task-list item with its evidence; the same item of the same instance is stored once."""
+    """Store a done task-list item with its evidence; the same item of the same instance is stored once.
+
+    The first time in a year a cadre does an item, it scores (一学一做: 1.5 per distinct item).
+    """
     if item not in PRACTICE_ITEMS:
         raise ValueError(f"「{item}」不在“一学一做”任务清单中 / unknown item; one of {', '.join(PRACTICE_ITEMS)}")
     date.fromisoformat(held_on)  # refuses a malformed date with ValueError
@@ -114,6 +118,8 @@ def record_item(session: Session, *, cadre: Cadre, item: str, held_on: str, plac
                        details=details or {}, evidence=list(evidence), recorded_at=now)
     session.add(row)
     session.flush()
+    # 1.5 per distinct item of the task list, never twice: the key is the item, whatever the instance.
+    award(session, cadre, "education_practice", f"item:{item}", now, "practice_item", str(row.id))
     return row
 
 

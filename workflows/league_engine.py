@@ -6,13 +6,15 @@ engine.  No Flask here.
 from __future__ import annotations
 
 from engine import Clock, Engine, SystemClock
+from engine.metrics import count_from_audit
 
 
 def build_league_engine(clock: Clock | None = None, cache_size: int = 2000) -> Engine:
-    """An :class:`Engine` with the league's service operators, resolver, task policy and notice listener."""
+    """An :class:`Engine` with the league's service operators, resolver, task policy, notice and points listeners."""
     from . import services as domain_services
     from .notifications import notify_from_audit
     from .roles import LeagueAssignmentResolver, LeagueTaskPolicy
+    from .task_points import award_from_audit
     return Engine(services=domain_services.registry, resolver=LeagueAssignmentResolver(),
                   policy=LeagueTaskPolicy(), clock=clock or SystemClock(), cache_size=cache_size,
-                  listeners=(notify_from_audit,))
+                  listeners=(notify_from_audit, award_from_audit, count_from_audit))

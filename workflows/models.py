@@ -57,6 +57,8 @@ class User(Base):
     # Bumped by "sign out everywhere": sessions carrying an older value are refused.
     session_version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime]
+    # Where in-app notifications are also e-mailed (workflows/mail_delivery.py); none: in-app only.
+    email: Mapped[str | None] = mapped_column(String(255))
 
     organisation: Mapped[Organisation | None] = relationship(lazy="joined")
     grants: Mapped[list[RoleGrant]] = relationship(back_populates="user", lazy="selectin",
@@ -148,7 +150,8 @@ class Notification(Base):
 
     __tablename__ = "notification"
     __table_args__ = (Index("ix_notification_recipient", "recipient", "read_at"),
-                      Index("ix_notification_unsent", "channel", "sent_at"))
+                      Index("ix_notification_unsent", "channel", "sent_at"),
+                      Index("ix_notification_delivery", "channel", "delivery_state", "next_attempt_at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     recipient: Mapped[str] = mapped_column(String(64))  # a username, or a masked phone for codes
@@ -159,6 +162,13 @@ class Notification(Base):
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
     read_at: Mapped[datetime | None]
+    # Delivery bookkeeping (workflows/outbox_delivery.py).  delivery_state: none = not looked at yet;
+    # "pending" = to be sent at next_attempt_at (while a sender holds it: when its claim lapses);
+    # "sent", "failed", "skipped" are final (last_error says why).
+    delivery_state: Mapped[str | None] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(500))
 
 
 class LoginAttempt(Base):

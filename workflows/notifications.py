@@ -2,7 +2,8 @@
 
 :func:`notify_from_audit` is the engine's audit listener: it runs in the transaction of the
 change, so a notification exists exactly when the change does.  Delivery (in-app list, e-mail,
-SMS) reads the outbox later.
+SMS) reads the outbox later.  A bulk start (a campaign launch) hands it the events of hundreds of
+instances at once: their notifications are written with one statement.
 """
 from __future__ import annotations
 
@@ -14,25 +15,28 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.models import HumanTask
+from engine.store import insert_rows
 
 from .models import STAFF_ROLES, Notification, Organisation
 from .roles import ROLE_NAMES_ZH, holders
 
 
-def _recipients(session: Session, assignee: str | None, role: str | None, org_code: str | None) -> list[str]:
-    """The assignee, or else the holders of the role at the task's organisation."""
+def _recipients(session: Session, assignee: str | None, role: str | None, org_code: str | None,
+                known: dict[tuple[str, str], list[str]]) -> list[str]:
+    """The assignee, or else the holders of the role at the task's organisation (looked up once per call)."""
     if assignee:
         return [assignee]
     if role in STAFF_ROLES and org_code:
-        org = session.scalar(select(Organisation).where(Organisation.code == org_code))
-        if org is not None:
-            return [user.username for user in holders(session, role, org)]
+        if (role, org_code) not in known:
+            org = session.scalar(select(Organisation).where(Organisation.code == org_code))
+            known[role, org_code] = [user.username for user in holders(session, role, org)] if org is not None else []
+        return known[role, org_code]
     return []
 
 
-def _write(session: Session, recipients: list[str], subject: str, body: str, at: datetime) -> None:
+def _write(rows: list[dict[str, Any]], recipients: list[str], subject: str, body: str, at: datetime) -> None:
     for recipient in dict.fromkeys(recipients):
-        session.add(Notification(recipient=recipient, channel="in_app", subject=subject, body=body, created_at=at))
+        rows.append({"recipient": recipient, "channel": "in_app", "subject": subject, "body": body, "created_at": at})
 
 
 DISPLAY_ZONE = ZoneInfo("Asia/Shanghai")
@@ -46,12 +50,15 @@ def _due_text(due: str | None) -> str:
 
 
 def notify_from_audit(session: Session, events: list[dict[str, Any]]) -> None:
-    """Write notifications for the events of one engine operation."""
+    """Write notifications for the events of one engine operation (or of a bulk start), in event order."""
+    rows: list[dict[str, Any]] = []
+    known: dict[tuple[str, str], list[str]] = {}
     for event in events:
         kind, after, at = event["kind"], event.get("after") or {}, event["at"]
         if kind == "task_created":
             offered = "" if after.get("assignee") else f"（待{ROLE_NAMES_ZH.get(after.get('role'), '')}认领）"
-            _write(session, _recipients(session, after.get("assignee"), after.get("role"), after.get("organisation_id")),
+            _write(rows, _recipients(session, after.get("assignee"), after.get("role"), after.get("organisation_id"),
+                                     known),
                    f"新的待办：{after.get('name')}", f"您有新的待办「{after.get('name')}」{offered}"
                    f"{_due_text(after.get('due_at'))}。", at)
         elif kind in ("reminded", "escalated"):
@@ -59,14 +66,18 @@ def notify_from_audit(session: Session, events: list[dict[str, Any]]) -> None:
                                                           HumanTask.task_id == event["task_id"]))
             if task is None:
                 continue
-            recipients = _recipients(session, task.assignee, task.candidate_role, task.organisation_id)
+            recipients = _recipients(session, task.assignee, task.candidate_role, task.organisation_id, known)
             if kind == "reminded":
-                _write(session, recipients, f"提醒：{task.name}",
+                _write(rows, recipients, f"提醒：{task.name}",
                        f"待办「{task.name}」即将到期{_due_text(task.due_at.isoformat() if task.due_at else None)}，"
                        "请及时办理。", at)
             else:
-                _write(session, recipients, f"已逾期：{task.name}",
+                _write(rows, recipients, f"已逾期：{task.name}",
                        f"待办「{task.name}」已超过截止时间，已转入后续处理。", at)
+    if rows:
+        if session.new:  # notifications added through the ORM earlier in this transaction keep their place
+            session.flush()
+        insert_rows(session, Notification.__table__, rows)
 
 
 def unread(session: Session, username: str, limit: int = 50) -> list[Notification]:

@@ -30,6 +30,7 @@ from openpyxl.utils.exceptions import InvalidFileException
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
+from .contact_points import award_contact_points
 from .models import ORG_KINDS, Cadre, Contact, Organisation, User, Youth
 from .organisations import ALLOWED_PARENTS, KIND_NAMES_ZH, create_organisation, in_subtree, is_within
 from .people import InvalidPhone, check_cadre_kind, mask_phone, new_user, normalise_phone
@@ -679,6 +680,9 @@ class _YouthPlanner(_Planner):
                     self.session.add(Contact(cadre_id=self.cadre_ids[code], youth_id=youth.id, since=now))
                     self.contacts.add((youth.id, self.cadre_ids[code]))
         self.session.flush()
+        # New contacts and newly complete tags score now (联系人数, 绑定手机端); idempotent.
+        award_contact_points(self.session, now, [youth.id for row, youth in youth_of_row.items()
+                                                 if row.status in ("create", "update")])
 
 
 _PLANNERS: dict[str, type[_Planner]] = {"organisations": _OrganisationPlanner, "cadres": _CadrePlanner,

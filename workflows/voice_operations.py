@@ -14,6 +14,7 @@ from engine.services import ServiceCall
 from .models import Notification
 from .organisations import by_code
 from .services import registry
+from .task_points import award_completed_tasks
 from .wishes import valid_rating
 
 ANSWER_TASKS = ("Task_answer", "Task_hero")
@@ -57,7 +58,10 @@ def voice_close(call: ServiceCall, question: str = "", answered_via: str = "cadr
 
     The answerer is read from the completed answer task of the ``human_task`` projection (the
     answer was saved in an earlier step); a rating tells them how the youth found the answer.
+    The answer's points (1, or 0.5 from the 英雄帖) were awarded when it was given
+    (``workflows/task_points.py``); this re-check adds nothing then.
     """
+    award_completed_tasks(call.session, call.instance_id)
     answer = call.session.scalar(select(HumanTask).where(HumanTask.instance_id == call.instance_id,
                                                          HumanTask.bpmn_id.in_(ANSWER_TASKS),
                                                          HumanTask.state == "completed")

@@ -11,6 +11,7 @@ from engine.services import ServiceCall
 
 from .organisations import ancestors, by_code
 from .services import registry
+from .task_points import award_completed_tasks
 from .tree_operations import organisation_at_level
 from .wishes import last_fulfilment, notify, open_tasks, task_recipients, valid_rating
 
@@ -46,8 +47,10 @@ def wish_close(call: ServiceCall, outcome: str, title: str = "", confirmation: A
     """Close a fulfilled wish: record who fulfilled it and the youth's rating, and tell the fulfiller.
 
     ``outcome`` is "confirmed" (the youth sent ``wish_confirmed``) or "auto_confirmed" (7 days of
-    silence).  A rating outside 1-5 in the payload is dropped (``rating`` None).
+    silence).  A rating outside 1-5 in the payload is dropped (``rating`` None).  The cadre's reply
+    scored when it was given (``workflows/task_points.py``); this re-check adds nothing then.
     """
+    award_completed_tasks(call.session, call.instance_id)
     payload = confirmation if isinstance(confirmation, dict) else {}
     rating = valid_rating(payload.get("rating"))
     comment = str(payload.get("comment") or "")[:500] or None
@@ -67,8 +70,10 @@ def wish_withdrawn(call: ServiceCall, title: str = "", withdrawal: Any = None) -
     """The youth withdrew the wish: tell whoever held it (or, after fulfilment, whoever fulfilled it).
 
     Runs inside the step that withdraws the wish, so the task that was open is still open in the
-    ``human_task`` projection (the engine closes it when the step is saved).
+    ``human_task`` projection (the engine closes it when the step is saved).  A reply given before
+    the withdrawal keeps its points (re-checked here, as in ``wish_close``).
     """
+    award_completed_tasks(call.session, call.instance_id)
     payload = withdrawal if isinstance(withdrawal, dict) else {}
     reason = str(payload.get("reason") or "")[:500] or None
     tasks = open_tasks(call.session, call.instance_id)

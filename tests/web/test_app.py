@@ -49,7 +49,7 @@ def test_task_page_lists_a_started_instances_ready_task_as_unclaimed(client, sta
     assert row_of(instance_id) in page
     assert "qd-sn" in page and "cadre" in page
     assert "待认领" in page
-    assert "2026-05-06 00:00" in page  # the ManualClock starts at 2026-05-01 00:00 UTC
+    assert "2026-05-06 08:00" in page  # the ManualClock starts at 2026-05-01 00:00 UTC; shown in Beijing time
     assert "已逾期" not in page and "暂无待办任务" not in page
 
 

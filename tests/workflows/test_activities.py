@@ -16,7 +16,7 @@ def call(session, clock, org="qd-sn"):
 def record(session, clock, kind, day, cadre=None, org="qd-sn"):
     return registry.call("record_activity", call(session, clock, org),
                          {"kind": kind, "date": day, "place": "团委", "youth_count": 10,
-                          "description": "一次直接联系青年的活动", "cadre": cadre})
+                          "description": "一次直接联系青年的活动", "cadre": cadre, "evidence": ["签到表.jpg"]})
 
 
 def test_a_cadre_meets_the_quota_with_five_kinds(sessions, clock, league):

@@ -33,7 +33,8 @@ def record(sessions, clock, kinds, day="2026-05-20", cadre=None, org="qd-sn"):
         for kind in kinds:
             registry.call("record_activity", call, {"kind": kind, "date": day, "place": "市南区青年之家",
                                                     "youth_count": 15, "description": "直接联系青年的活动",
-                                                    "cadre": cadre, "organisation": org})
+                                                    "cadre": cadre, "organisation": org,
+                                                    "evidence": ["活动照片.jpg"]})
         session.commit()
 
 

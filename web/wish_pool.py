@@ -1,0 +1,109 @@
+"""The coordinators' wish-pool board (心愿池): pooled wishes of their level, claim, match a resource, fulfil.
+
+Thin: the board, its rights and each wish's history are ``workflows/wish_pool.py``; the pool
+form (bpmn/micro_wish.pool.json) is rendered from its JSON Schema and validated by the engine.
+"""
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import login_required
+
+from engine.errors import FormInvalid
+from workflows import wish_pool
+from workflows.wishes import wish_status
+
+from .extensions import db
+from .runtime import current_engine
+from .session_user import current_actor
+from .task_forms import data_from_form, field_errors, fields_of
+
+bp = Blueprint("wish_pool", __name__, url_prefix="/wish-pool")
+
+PAGE_SIZE = 20
+
+
+def _choice(name: str, choices: dict[str, str]) -> str:
+    value = request.args.get(name, "")
+    return value if value in choices else next(iter(choices))
+
+
+def _query(**params) -> str:
+    return "?" + urlencode({key: value for key, value in params.items() if value not in (None, "", 0)})
+
+
+@bp.get("/")
+@login_required
+def board():
+    """The pooled wishes of my level (or my whole subtree), oldest first, twenty a page."""
+    actor, now = current_actor(), current_engine().clock.now()
+    scope, show = _choice("scope", wish_pool.SCOPES), _choice("show", wish_pool.SHOWS)
+    after = max(request.args.get("after", 0, type=int) or 0, 0)
+    page = wish_pool.board(db.session, actor, now, scope=scope, show=show, limit=PAGE_SIZE, after_id=after)
+    return render_template(
+        "wish_pool/board.html", page=page, now=now, scope=scope, show=show, scopes=wish_pool.SCOPES,
+        shows=wish_pool.SHOWS, counts=wish_pool.board_counts(db.session, actor, now, scope),
+        next_url=_query(scope=scope, show=show, after=page.next_after) if page.next_after else None,
+        first_url=_query(scope=scope, show=show) if after else None, age_text=wish_pool.age_text,
+        grants=[code for role, code, _p in actor.grants if role == wish_pool.ROLE])
+
+
+def _render(task_id: int, values, errors, status: int = 200):
+    engine, actor = current_engine(), current_actor()
+    now = engine.clock.now()
+    wish = wish_pool.pooled_wish(db.session, actor, task_id, now)
+    fields = fields_of(engine.form_schema(db.session, wish.task)) if wish.open else []
+    current = None
+    if not wish.open and wish.business_key:  # fulfilled, escalated or withdrawn: say where it is now
+        current = wish_status(db.session, wish.business_key)
+    return render_template(
+        "wish_pool/wish.html", wish=wish, now=now, age_text=wish_pool.age_text, current=current,
+        resource_fields=[f for f in fields if f.name in wish_pool.RESOURCE_FIELDS],
+        fulfil_fields=[f for f in fields if f.name not in wish_pool.RESOURCE_FIELDS],
+        mine=wish.open and wish.task.assignee == actor.username, values=values, errors=errors,
+        history=wish_pool.wish_history(db.session, wish.task.instance_id)), status
+
+
+@bp.get("/<int:task_id>")
+@login_required
+def wish(task_id: int):
+    """One pooled wish: where it came from, its age and deadline, the pool form, its history."""
+    return _render(task_id, {}, {})
+
+
+@bp.post("/<int:task_id>/claim")
+@login_required
+def claim(task_id: int):
+    """Take a pooled wish on."""
+    wish_pool.claim(db.session, current_engine(), current_actor(), task_id)
+    db.session.commit()
+    flash("已认领，请对接资源帮助实现 / claimed: match a resource and fulfil it")
+    return redirect(url_for("wish_pool.wish", task_id=task_id))
+
+
+@bp.post("/<int:task_id>/unclaim")
+@login_required
+def unclaim(task_id: int):
+    """Put a wish I claimed back in the pool for a colleague."""
+    wish_pool.give_back(db.session, current_engine(), current_actor(), task_id)
+    db.session.commit()
+    flash("已退回心愿池，其他协调员可以认领 / given back to the pool")
+    return redirect(url_for("wish_pool.wish", task_id=task_id))
+
+
+@bp.post("/<int:task_id>/fulfil")
+@login_required
+def fulfil(task_id: int):
+    """Record the matched resource and the fulfilment; field errors come back next to the fields."""
+    engine = current_engine()
+    task = engine.human_task(db.session, task_id)
+    schema = engine.form_schema(db.session, task)
+    try:
+        wish_pool.fulfil(db.session, engine, current_actor(), task_id, data_from_form(schema, request.form))
+    except FormInvalid as invalid:
+        db.session.rollback()
+        return _render(task_id, request.form, field_errors(invalid.errors, fields_of(schema)), 422)
+    db.session.commit()
+    flash("心愿已实现，已请青年确认 / fulfilled: the youth is asked to confirm")
+    return redirect(url_for("wish_pool.wish", task_id=task_id))
