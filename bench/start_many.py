@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 import uuid
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -199,23 +199,48 @@ def run_workers(url: str, definition_id: int, process_id: str, total: int, chunk
     return time.perf_counter() - began
 
 
-def in_memory_rate(process_id: str, count: int) -> float:
-    """Instances/s of SpiffWorkflow alone: a new workflow run to its first wait, no serialization, no database."""
+@contextmanager
+def stock_spiffworkflow():
+    """SpiffWorkflow's own tree walk and state logging, without lianqing's replacements (engine/runtime.py)."""
+    from SpiffWorkflow.bpmn.util.task import BpmnTaskIterator
+    from SpiffWorkflow.task import Task
+    from SpiffWorkflow.util.task import TaskIterator
+    from SpiffWorkflow.workflow import Workflow
+
+    from engine import runtime
+    patched = (Workflow.get_tasks, TaskIterator.__next__, BpmnTaskIterator.__next__, Task._set_state)
+    Workflow.get_tasks, Task._set_state = runtime._PLAIN_GET_TASKS, runtime._PLAIN_SET_STATE
+    TaskIterator.__next__, BpmnTaskIterator.__next__ = runtime._PLAIN_NEXT[TaskIterator], runtime._PLAIN_NEXT[BpmnTaskIterator]
+    try:
+        yield
+    finally:
+        Workflow.get_tasks, TaskIterator.__next__, BpmnTaskIterator.__next__, Task._set_state = patched
+
+
+def in_memory_rate(process_id: str, count: int, stock: bool) -> float:
+    """Instances/s of SpiffWorkflow alone: a new workflow run to its first wait, no serialization, no database.
+
+    ``stock``: ``BpmnWorkflow(...)`` and SpiffWorkflow's own code; else lianqing's shortcuts
+    (:func:`engine.serialization.new_workflow` and the tree walk of :mod:`engine.runtime`).
+    """
     from engine.definitions import parse_definition
+    from engine.serialization import new_workflow
     from workflows.services import registry
     path = BPMN_DIR / f"{process_id}.bpmn"
     content = path.read_bytes()
     parsed = parse_definition(content, path.name, forms_beside(path, content), known_services=set(registry.functions))
     data = dict(START_DATA[process_id], cadre_assignee="cadre0")
     clock = build_league_engine().clock
-    began = time.perf_counter()
-    for _ in range(count):
-        workflow = BpmnWorkflow(parsed.spec, parsed.subprocess_specs,
-                                script_engine=RestrictedScriptEngine(RestrictedEnvironment()))
-        workflow.task_tree.data.update(data)
-        with clock_in_effect(clock):
-            workflow.do_engine_steps()
-    return count / (time.perf_counter() - began)
+    make = BpmnWorkflow if stock else new_workflow
+    with stock_spiffworkflow() if stock else nullcontext():
+        began = time.perf_counter()
+        for _ in range(count):
+            workflow = make(parsed.spec, parsed.subprocess_specs)
+            workflow.script_engine = RestrictedScriptEngine(RestrictedEnvironment())
+            workflow.task_tree.data.update(data)
+            with clock_in_effect(clock):
+                workflow.do_engine_steps()
+        return count / (time.perf_counter() - began)
 
 
 # ---------------------------------------------------------------------------------------- main
@@ -265,8 +290,10 @@ def main() -> None:
     print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, python {platform.python_version()}, "
           f"load average {os.getloadavg()[0]:.2f}")
     for process_id in processes:
-        print(f"in-memory SpiffWorkflow only, {process_id}: {in_memory_rate(process_id, 2000):,.0f} instances/s",
-              flush=True)
+        for stock in (True, False):
+            how = "stock" if stock else "with lianqing's shortcuts"
+            print(f"in-memory SpiffWorkflow only ({how}), {process_id}: "
+                  f"{in_memory_rate(process_id, 2000, stock):,.0f} instances/s", flush=True)
     print(f"{'database':10} {'process':15} {'how':24} {'chunk':>6} {'total':>7} {'inst/s':>9} {'cpu ms/i':>9}")
     now = datetime.now(timezone.utc)
     with tempfile.TemporaryDirectory() as directory:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 import json
+import math
 from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
@@ -17,10 +18,44 @@ def _validator(schema_text: str) -> Draft202012Validator:
     return Draft202012Validator(json.loads(schema_text), format_checker=FormatChecker())
 
 
+MAX_FORM_DATA_DEPTH = 32
+_INT64 = range(-(2 ** 63), 2 ** 63)
+
+
+def _unstorable(data: Any) -> str | None:
+    """Why ``data`` cannot be stored as JSON alike on every database, or ``None`` (iterative: any depth is safe)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_FORM_DATA_DEPTH:
+            return f"表单数据嵌套过深 / form data nested deeper than {MAX_FORM_DATA_DEPTH} levels"
+        if isinstance(value, str):
+            if "\x00" in value:
+                return "表单数据含有 NUL 字符 / form data contains a NUL character"
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return "表单数据含有无效的 Unicode 字符 / form data contains an unpaired surrogate (invalid Unicode)"
+        elif isinstance(value, bool) or value is None:
+            continue
+        elif isinstance(value, int) and value not in _INT64:
+            return "表单数据中的整数过大 / form data holds an integer beyond 64 bits"
+        elif isinstance(value, float) and not math.isfinite(value):
+            return "表单数据中的数字无效（NaN 或无穷大）/ form data holds NaN or an infinite number"
+        elif isinstance(value, dict):
+            stack.extend((item, depth + 1) for pair in value.items() for item in pair)
+        elif isinstance(value, (list, tuple)):
+            stack.extend((item, depth + 1) for item in value)
+    return None
+
+
 def validate_form(schema: dict[str, Any] | None, data: Any) -> None:
     """Raise :class:`FormInvalid` listing each bad field; a task without a form takes any JSON object."""
     if not isinstance(data, dict):
         raise FormInvalid([FieldError("", "表单数据必须是对象 / form data must be a JSON object")])
+    unstorable = _unstorable(data)
+    if unstorable:
+        raise FormInvalid([FieldError("", unstorable)])
     try:
         size = len(json.dumps(data, default=str))
     except (TypeError, ValueError):

@@ -253,11 +253,12 @@ class _Change:
     """What one step of one instance changed, computed before anything is written."""
 
     header: InstanceHeader
-    workflow: BpmnWorkflow
+    workflow: BpmnWorkflow | None
     log: AuditLog
     values: dict[str, Any]
     closed: list[dict[str, Any]]
     new_rows: list[dict[str, Any]]
+    new_row: dict[str, Any] | None = None  # a started instance whose row is not written yet: insert, not update
 
 
 @dataclass(frozen=True)
@@ -421,7 +422,13 @@ class Engine:
 
     def _start(self, session: Session, definition_id: int, requests: Sequence[StartRequest], actor: str | None,
                bulk: bool) -> list[_Started]:
-        """Insert the instance rows, run each workflow to its first wait, then write everything in bulk."""
+        """Run each new workflow to its first wait, then write rows, tasks and audit in bulk.
+
+        On PostgreSQL the ids are drawn from the sequence first and each instance row is written
+        once, complete, at the end; an instance whose first step calls a service gets its row
+        just before that call (a service may need it) and is updated at the end.  Elsewhere the
+        rows are inserted first and updated at the end.
+        """
         spec, subprocess_specs, _forms = self._spec_of(session, definition_id)
         if not requests:
             return []
@@ -430,8 +437,18 @@ class Engine:
                  "organisation_id": str(request.organisation_id) if request.organisation_id is not None else None,
                  "status": "running", "state": b"", "data": {}, "version": 1, "started_by": actor, "started_at": now}
                 for request in requests]
-        # The rows exist before the first step: service tasks may need the instance id (and its row).
-        ids = store.insert_instances(session, rows)
+        ids = store.reserve_instance_ids(session, len(rows))
+        if ids is None:  # no sequence to draw from: the rows go in first and are updated at the end
+            ids = store.insert_instances(session, rows)
+            written_early = set(ids)
+        else:
+            written_early = set()
+
+        def write_row_before_service(index: int) -> None:
+            if ids[index] not in written_early:
+                store.insert_instances(session, [dict(rows[index], id=ids[index])])
+                written_early.add(ids[index])
+
         changes = []
         for index, (request, row, instance_id) in enumerate(zip(requests, rows, ids)):
             header = InstanceHeader(instance_id, 1, "running", definition_id, spec.name, row["organisation_id"],
@@ -439,19 +456,26 @@ class Engine:
             data = dict(request.data or {})
             try:
                 workflow = new_workflow(spec, subprocess_specs)
-                workflow.script_engine = self._script_engine(session, header)
+                workflow.script_engine = self._script_engine(session, header,
+                                                             lambda i=index: write_row_before_service(i))
                 workflow.task_tree.data.update(data)
                 self._step(workflow, header)
                 log = self._log(now, actor, instance_id)
                 log.add("started", after=_jsonable(data))
-                changes.append(self._changes(session, header, workflow, log, ready_before=set()))
+                change = self._changes(session, header, workflow, log, ready_before=set())
+                if bulk:
+                    change.workflow = None  # not cached: let it go now rather than hold hundreds in memory
+                changes.append(change)
             except WorkflowFailed as exc:
                 if not bulk:
                     raise
                 raise _request_failed(exc, index, len(requests), request.business_key) from exc
+        for change, row in zip(changes, rows):
+            if change.header.id not in written_early:  # every column, so that all rows have the same keys
+                change.new_row = dict(row, id=change.header.id, error=None, ended_at=None, next_timer_at=None)
         written = self._write(session, changes, cache=not bulk)
         started = []
-        for row, instance_id, change, (values, new_task_ids) in zip(rows, ids, changes, written):
+        for row, instance_id, (values, new_task_ids) in zip(rows, ids, written):
             columns = dict(row, id=instance_id, error=None, ended_at=None, next_timer_at=None)
             columns.update(values)
             started.append(_Started(columns, new_task_ids))
@@ -472,8 +496,11 @@ class Engine:
         workflow.script_engine = self._script_engine(session, header)
         return workflow
 
-    def _script_engine(self, session: Session, header: InstanceHeader) -> RestrictedScriptEngine:
+    def _script_engine(self, session: Session, header: InstanceHeader,
+                       before_service: Callable[[], None] | None = None) -> RestrictedScriptEngine:
         def call_service(name: str, params: dict[str, Any], data: dict[str, Any]) -> Any:
+            if before_service is not None:
+                before_service()
             call = ServiceCall(session=session, instance_id=header.id, organisation_id=header.organisation_id,
                                now=self.clock.now(), task_data=data)
             return self.services.call(name, call, params)
@@ -536,7 +563,10 @@ class Engine:
         step fail before it touches the projection.  ``cache`` keeps the workflows for the next
         step once the transaction commits (a bulk start does not: its instances wait for people).
         """
-        versions = store.update_instances(session, [(change.header, change.values) for change in changes])
+        store.insert_instances(session, [dict(change.new_row, **change.values, version=change.header.version + 1)
+                                         for change in changes if change.new_row is not None])
+        store.update_instances(session, [(change.header, change.values) for change in changes if change.new_row is None])
+        versions = [change.header.version + 1 for change in changes]
         for change in changes:
             store.close_human_tasks(session, change.header.id, change.closed)
         new_ids = iter(store.insert_human_tasks(session, [row for change in changes for row in change.new_rows]))

@@ -17,7 +17,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, insert, literal_column, or_, select, update
+from sqlalchemy import Table, bindparam, func, insert, literal_column, or_, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -142,6 +142,16 @@ def insert_instances(session: Session, rows: list[dict[str, Any]]) -> list[int]:
     if len(rows) == 1:
         return [insert_instance(session, rows[0])]
     return insert_rows(session, _instances, rows, return_ids=True)
+
+
+_RESERVE_IDS = text("SELECT nextval(pg_get_serial_sequence('process_instance', 'id')) FROM generate_series(1, :count)")
+
+
+def reserve_instance_ids(session: Session, count: int) -> list[int] | None:
+    """On PostgreSQL, draw ``count`` instance ids from the id sequence (rows written later); else ``None``."""
+    if not is_postgres(session):
+        return None
+    return sorted(session.connection().execute(_RESERVE_IDS, {"count": count}).scalars())
 
 
 def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]], return_ids: bool = False) -> list[int]:

@@ -15,7 +15,8 @@ from flask_login import login_required
 
 from engine.errors import FieldError, FormInvalid, NotAllowed
 from workflows.campaign_dashboard import (PEOPLE_FILTERS, PAGE_SIZE, all_people, campaign_xlsx,
-                                          organisation_breakdown, organisations_csv, people, people_csv)
+                                          organisation_breakdown, organisations_csv, parse_position, people,
+                                          people_csv)
 from workflows.campaign_launch import (cancel_campaign, count_targets, launch_campaign, launch_progress,
                                        resume_campaign, running_instances)
 from workflows.campaign_processes import CHINA, PROCESSES, TARGET_KIND_NAMES, parse_moment
@@ -274,7 +275,7 @@ def dashboard(campaign_id: int):
     status = request.args.get("status") or "all"
     if status not in PEOPLE_FILTERS:
         status = "all"
-    after = max(request.args.get("after", 0, type=int) or 0, 0)
+    after = parse_position(request.args.get("after"))
     now = _now()
     breakdown = organisation_breakdown(db.session, campaign, organisation, now)
     rows = people(db.session, campaign, organisation, now, status, after, PAGE_SIZE + 1)

@@ -163,6 +163,8 @@ def init_app(app: Flask) -> None:
     """Register the commands on ``app``."""
     for command in (deploy_command, start_command, tasks_command, complete_command, claim_command, timers, dbgroup):
         app.cli.add_command(command)
+    from .backup_cli import register as register_backup
+    register_backup(dbgroup)
     from .demo import demo
     from .roster_cli import roster
     app.cli.add_command(demo)

@@ -4,6 +4,7 @@ The schema is the single source: the same one validates the data on the server (
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,7 +90,8 @@ def field_errors(errors, fields: list[Field] = ()) -> dict[str, str]:
     for error in errors:
         name = error.field.split("/", 1)[0]
         message = error.message
-        if not any("\u4e00" <= char <= "\u9fff" for char in message):
+        # The quoted value a person typed ("'讲了团课' is too short") does not make the message Chinese.
+        if not any("\u4e00" <= char <= "\u9fff" for char in re.sub(r"'[^']*'", "", message)):
             message = f"请填写{rules[name]} / {message}" if rules.get(name) else f"填写有误 / {message}"
         by_field.setdefault(name, message)
     return by_field

@@ -70,7 +70,8 @@ def home():
                            cadres=youth_requests.known_cadres(db.session, actor, limit=1))
 
 
-@bp.get("/<any(wish, question):kind>s")
+@bp.get("/wishes", defaults={"kind": "wish"})
+@bp.get("/questions", defaults={"kind": "question"})
 @login_required
 def listing(kind: str):
     """All my wishes (or questions), newest first, ten a page (``?before=<instance id>``)."""

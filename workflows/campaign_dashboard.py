@@ -4,7 +4,8 @@ Every query is a bulk, indexed query over the campaign's targets (``campaign_tar
 campaign and organisation) joined to the instances and the ``human_task`` projection, never the
 serialized state.  Counts are grouped per organisation in SQL (at most one row per organisation
 of the subtree) and rolled up the tree in Python, so a view costs the same few queries at 100
-targets as at 100,000.  Lists of people are paginated by target id (keyset), and exports stream
+targets as at 100,000.  Lists of people are paginated by (organisation, target id) — the order
+of the ``(campaign, organisation, id)`` index, so a page is one index range — and exports stream
 them in batches.
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from openpyxl import Workbook
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from engine.models import HumanTask, ProcessInstance
@@ -138,6 +139,7 @@ class PersonRow:
     """One target behind the numbers: who, where, their instance, and the open task they are on."""
 
     target_id: int
+    organisation_id: int
     cadre_name: str | None
     organisation_code: str
     organisation_name: str
@@ -153,12 +155,17 @@ class PersonRow:
         """The instance status in Chinese."""
         return INSTANCE_STATUS_NAMES.get(self.instance_status, self.instance_status or "")
 
+    @property
+    def position(self) -> str:
+        """Where the next page starts after this row (``"<organisation id>.<target id>"``)."""
+        return f"{self.organisation_id}.{self.target_id}"
+
 
 def _people_query(campaign: Campaign, organisation: Organisation, status: str, now: datetime):
     overdue = exists().where(HumanTask.instance_id == CampaignTarget.instance_id, HumanTask.state.in_(OPEN),
                              HumanTask.due_at < now)
-    query = (select(CampaignTarget.id, Cadre.name, Organisation.code, Organisation.name, CampaignTarget.instance_id,
-                    ProcessInstance.status)
+    query = (select(CampaignTarget.id, CampaignTarget.organisation_id, Cadre.name, Organisation.code,
+                    Organisation.name, CampaignTarget.instance_id, ProcessInstance.status)
              .join(Organisation, Organisation.id == CampaignTarget.organisation_id)
              .outerjoin(Cadre, Cadre.id == CampaignTarget.cadre_id)
              .outerjoin(ProcessInstance, ProcessInstance.id == CampaignTarget.instance_id)
@@ -170,11 +177,11 @@ def _people_query(campaign: Campaign, organisation: Organisation, status: str, n
         raise ValueError(f"未知的筛选 {status!r} / unknown filter; one of {', '.join(filters)}")
     if filters[status] is not None:
         query = query.where(filters[status])
-    return query.order_by(CampaignTarget.id)
+    return query.order_by(CampaignTarget.organisation_id, CampaignTarget.id)
 
 
 def _with_open_tasks(session: Session, rows: list[Any], now: datetime) -> list[PersonRow]:
-    instance_ids = [row[4] for row in rows if row[4] is not None]
+    instance_ids = [row.instance_id for row in rows if row.instance_id is not None]
     first: dict[int, tuple[str, datetime | None]] = {}
     count: dict[int, int] = {}
     if instance_ids:
@@ -186,30 +193,38 @@ def _with_open_tasks(session: Session, rows: list[Any], now: datetime) -> list[P
             first.setdefault(instance_id, (name, due_at))
             count[instance_id] = count.get(instance_id, 0) + 1
     people = []
-    for target_id, cadre_name, code, org_name, instance_id, status in rows:
+    for target_id, org_id, cadre_name, code, org_name, instance_id, status in rows:
         name, due = first.get(instance_id, (None, None))
-        people.append(PersonRow(target_id, cadre_name, code, org_name, instance_id, status, name, due,
+        people.append(PersonRow(target_id, org_id, cadre_name, code, org_name, instance_id, status, name, due,
                                 count.get(instance_id, 0), due is not None and due < now))
     return people
 
 
+def parse_position(text: str | None) -> tuple[int, int] | None:
+    """A page position from a URL (see :attr:`PersonRow.position`), or ``None`` for the first page."""
+    parts = (text or "").split(".")
+    return (int(parts[0]), int(parts[1])) if len(parts) == 2 and all(p.isdigit() for p in parts) else None
+
+
 def people(session: Session, campaign: Campaign, organisation: Organisation, now: datetime, status: str = "all",
-           after_id: int = 0, limit: int = PAGE_SIZE) -> list[PersonRow]:
-    """The targets in ``organisation``'s subtree (filtered by ``status``), a page after target ``after_id``."""
-    query = _people_query(campaign, organisation, status, now).where(CampaignTarget.id > after_id).limit(limit)
-    return _with_open_tasks(session, list(session.execute(query)), now)
+           after: tuple[int, int] | None = None, limit: int = PAGE_SIZE) -> list[PersonRow]:
+    """The targets in ``organisation``'s subtree (filtered by ``status``), a page after position ``after``."""
+    query = _people_query(campaign, organisation, status, now)
+    if after is not None:
+        query = query.where(tuple_(CampaignTarget.organisation_id, CampaignTarget.id) > tuple_(*after))
+    return _with_open_tasks(session, list(session.execute(query.limit(limit))), now)
 
 
 def all_people(session: Session, campaign: Campaign, organisation: Organisation, now: datetime,
                status: str = "all") -> Iterator[PersonRow]:
     """Every target of the subtree, in batches (for exports)."""
-    after = 0
+    after = None
     while True:
         batch = people(session, campaign, organisation, now, status, after, EXPORT_BATCH)
         yield from batch
         if len(batch) < EXPORT_BATCH:
             return
-        after = batch[-1].target_id
+        after = (batch[-1].organisation_id, batch[-1].target_id)
 
 
 # ----------------------------------------------------------------------------------- exports

@@ -17,14 +17,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import String, and_, case, cast, func, literal, select
+from sqlalchemy import String, and_, case, cast, literal, select
 from sqlalchemy.orm import Session
 
 from .models import Cadre, Contact, Youth
-from .points import (RULE_SET_OF_KIND, PointEntry, Points, add_to_tally, dialect_insert, league_year, rules_for,
-                     tally_deltas)
+from .points import (RULE_SET_OF_KIND, PointEntry, Points, add_to_tally, dialect_insert, league_year,
+                     rebuild_tallies, rules_for, tally_deltas)
 
-CHUNK = 2000  # youth per statement
+CHUNK = 2000  # youth per statement when youth are named
 
 
 def _points_by_kind(year: int, category: str):
@@ -41,45 +41,47 @@ def _facts(year: int, now: datetime, category: str, condition, source_kind: str,
             .where(condition))
 
 
-def _insert_facts(session: Session, facts) -> int:
+def _insert_facts(session: Session, facts, count_only: bool = False) -> int:
     table = PointEntry.__table__
     columns = ["cadre_id", "year", "category", "dedup_key", "points", "occurred_at", "source_kind", "source_id"]
     statement = (dialect_insert(session, table).from_select(columns, facts)
                  .on_conflict_do_nothing(index_elements=[table.c.cadre_id, table.c.year, table.c.category,
-                                                         table.c.dedup_key])
-                 .returning(table.c.cadre_id, table.c.year, table.c.category, table.c.points))
-    rows = session.execute(statement).all()
+                                                         table.c.dedup_key]))
+    if count_only:  # the caller rebuilds the tally set-based
+        return session.connection().execute(statement.execution_options(preserve_rowcount=True)).rowcount
+    rows = session.execute(statement.returning(table.c.cadre_id, table.c.year, table.c.category,
+                                               table.c.points)).all()
     add_to_tally(session, tally_deltas(rows))
     return len(rows)
 
 
-def _award_for(session: Session, now: datetime, youth_filter) -> int:
+def _award_for(session: Session, now: datetime, youth_filter, count_only: bool = False) -> int:
     year = league_year(now)
     tagged = and_(youth_filter, Youth.occupation.is_not(None), Youth.occupation != "", Youth.industry.is_not(None),
                   Youth.industry != "")
     bound = and_(youth_filter, Youth.bound_at.is_not(None))
-    awarded = _insert_facts(session, _facts(year, now, "contacts", tagged, "contact", cast(Contact.id, String)))
+    awarded = _insert_facts(session, _facts(year, now, "contacts", tagged, "contact", cast(Contact.id, String)),
+                            count_only)
     return awarded + _insert_facts(session, _facts(year, now, "mobile_binding", bound, "binding",
-                                                   cast(Contact.youth_id, String)))
+                                                   cast(Contact.youth_id, String)), count_only)
 
 
 def award_contact_points(session: Session, now: datetime, youth_ids: Iterable[int] | None = None) -> int:
     """Award the contact and binding points due for the contacts of ``youth_ids`` (every contact if None).
 
     Idempotent: what was awarded this year is not awarded again.  Returns the number of new entries.
+    Given youth are done in chunks, each updating the tally by what it added; every contact (a
+    backfill, e.g. after loading a province) is one statement per category and a set-based
+    rebuild of those two categories' tally for the year.
     """
     session.flush()
-    awarded = 0
-    if youth_ids is not None:
-        ids = sorted(set(youth_ids))
-        for start in range(0, len(ids), CHUNK):
-            awarded += _award_for(session, now, Contact.youth_id.in_(ids[start:start + CHUNK]))
+    if youth_ids is None:
+        awarded = _award_for(session, now, literal(True), count_only=True)
+        rebuild_tallies(session, league_year(now), ("contacts", "mobile_binding"))
         return awarded
-    low, high = session.execute(select(func.min(Contact.youth_id), func.max(Contact.youth_id))).one()
-    if low is None:
-        return 0
-    for start in range(low, high + 1, CHUNK):
-        awarded += _award_for(session, now, and_(Contact.youth_id >= start, Contact.youth_id < start + CHUNK))
+    awarded, ids = 0, sorted(set(youth_ids))
+    for start in range(0, len(ids), CHUNK):
+        awarded += _award_for(session, now, Contact.youth_id.in_(ids[start:start + CHUNK]))
     return awarded
 
 

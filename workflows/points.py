@@ -410,7 +410,7 @@ def year_scores(session: Session, year: int, organisation: Organisation | None =
     query = cadres.add_columns(totals.c.cents).outerjoin(totals, totals.c.cadre_id == Cadre.id)
     values: dict[int, Decimal] = {}  # totals repeat a lot: one Decimal per distinct value
     scores = {}
-    for cadre_id, cents in session.connection().execute(query):  # Core rows: no ORM loading for 100,000 of them
+    for cadre_id, cents in session.connection().execute(query).all():  # Core rows: no ORM work per row
         cents = min(int(cents or 0), total_cap)
         value = values.get(cents)
         if value is None:
@@ -440,17 +440,26 @@ def history(session: Session, cadre_id: int, before_year: int) -> list[CadreScor
     return [_score(cadre_id, year, raw[year], facts[year]) for year in sorted(raw, reverse=True)]
 
 
-def rebuild_tallies(session: Session, year: int | None = None) -> int:
-    """Recompute ``point_tally`` from the live ledger (all years, or one); returns the number of tally rows."""
+def rebuild_tallies(session: Session, year: int | None = None, categories: Iterable[str] | None = None) -> int:
+    """Recompute ``point_tally`` from the live ledger (all years or one, all categories or some).
+
+    Set-based (one DELETE, one INSERT … SELECT … GROUP BY): the repair tool, and the way bulk
+    backfills bring the tally up to date.  Returns the number of tally rows rebuilt.
+    """
     tally, ledger = PointTally.__table__, PointEntry.__table__
     clear = delete(tally)
     source = (select(ledger.c.year, ledger.c.cadre_id, ledger.c.category,
                      func.sum(func.round(ledger.c.points * 100)).cast(Integer), func.count())
               .where(ledger.c.revoked_at.is_(None))
               .group_by(ledger.c.year, ledger.c.cadre_id, ledger.c.category))
+    count = select(func.count()).select_from(tally)
     if year is not None:
-        clear, source = clear.where(tally.c.year == year), source.where(ledger.c.year == year)
+        clear, source, count = (clear.where(tally.c.year == year), source.where(ledger.c.year == year),
+                                count.where(tally.c.year == year))
+    if categories is not None:
+        chosen = list(categories)
+        clear, source, count = (clear.where(tally.c.category.in_(chosen)), source.where(ledger.c.category.in_(chosen)),
+                                count.where(tally.c.category.in_(chosen)))
     session.execute(clear)
     session.execute(tally.insert().from_select(["year", "cadre_id", "category", "cents", "entries"], source))
-    count = select(func.count()).select_from(tally)
-    return session.scalar(count.where(tally.c.year == year) if year is not None else count)
+    return session.scalar(count)

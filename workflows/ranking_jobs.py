@@ -1,8 +1,9 @@
 """The daily ranking and the bulletins as periodic jobs ("rankings.daily", "bulletins.issue").
 
 ``rankings.daily`` runs every hour and computes the ranking of the day that ended (Beijing time)
-once: a day already computed is skipped, so every run after the first of a day does nothing, and a
-run that loses a race with another worker rolls back (the snapshot's unique keys let one win).
+once: a day already computed after its end is skipped (one computed during the day, by hand, is
+redone), so every run after the first of a day does nothing, and a run that loses a race with
+another worker rolls back (the snapshot's unique keys let one win).
 It then prunes old snapshots (:func:`workflows.rankings.prune_rankings`).  A payload
 ``{"day": "2026-05-31"}`` recomputes a given day (a manual run).
 
@@ -29,7 +30,8 @@ from engine.jobs import JobContext
 from .bulletins import BulletinIssue, issue_bulletin, record_year_end, year_end_evaluation
 from .jobs import league_jobs
 from .models import LEADING_ORGAN_KINDS, Notification, Organisation
-from .rankings import HALF_YEAR_DAY, RankingRun, compute_rankings, latest_day, local_today, prune_rankings
+from .rankings import (HALF_YEAR_DAY, RankingRun, compute_rankings, day_end, latest_day, local_today,
+                       prune_rankings)
 from .roles import holders
 
 log = logging.getLogger(__name__)
@@ -43,8 +45,9 @@ def rank_day(ctx: JobContext, day: date, force: bool = False) -> bool:
     """Compute ``day``'s ranking and commit (unless already there and not ``force``); whether it ran."""
     now = ctx.engine.clock.now()
     with ctx.session_factory() as session:
-        if not force and session.get(RankingRun, day) is not None:
-            return False
+        run = session.get(RankingRun, day)
+        if not force and run is not None and run.computed_at >= day_end(day):
+            return False  # computed after the day was over; a run during the day (by hand) is redone
         result = compute_rankings(session, day, now)
         pruned = prune_rankings(session, local_today(now))
         try:

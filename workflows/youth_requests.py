@@ -28,7 +28,13 @@ from .models import Cadre, Contact, Organisation, User
 from .organisations import ancestors, by_code
 from .roles import Actor
 from .voice_operations import ANSWER_TASKS
-from .wishes import confirmation_payload, day_text, open_tasks, valid_rating, wish_status
+from .wishes import (
+    confirmation_payload,
+    day_text,
+    open_tasks,
+    valid_rating,
+    wish_status,
+)
 
 WISH_PROCESS = "micro_wish"
 VOICE_PROCESS = "youth_voice"

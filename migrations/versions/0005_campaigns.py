@@ -71,17 +71,14 @@ def upgrade() -> None:
     sa.Column('instance_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('launched_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('error', sa.String(length=500), nullable=True),
-    sa.ForeignKeyConstraint(['cadre_id'], ['cadre.id'], name=op.f('fk_campaign_target_cadre_id_cadre')),
-    sa.ForeignKeyConstraint(['campaign_id'], ['campaign.id'], name=op.f('fk_campaign_target_campaign_id_campaign')),
     sa.ForeignKeyConstraint(['instance_id'], ['process_instance.id'], name=op.f('fk_campaign_target_instance_id_process_instance')),
-    sa.ForeignKeyConstraint(['organisation_id'], ['organisation.id'], name=op.f('fk_campaign_target_organisation_id_organisation')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_campaign_target')),
     sa.UniqueConstraint('campaign_id', 'target_key', name=op.f('uq_campaign_target_campaign_id_target_key')),
     sa.UniqueConstraint('instance_id', name=op.f('uq_campaign_target_instance_id'))
     )
     with op.batch_alter_table('campaign_target', schema=None) as batch_op:
         batch_op.create_index('ix_campaign_target_chunk', ['campaign_id', 'chunk'], unique=False)
-        batch_op.create_index('ix_campaign_target_organisation', ['campaign_id', 'organisation_id'], unique=False)
+        batch_op.create_index('ix_campaign_target_organisation', ['campaign_id', 'organisation_id', 'id'], unique=False)
 
 
 def downgrade() -> None:

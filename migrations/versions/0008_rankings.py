@@ -46,18 +46,20 @@ def upgrade() -> None:
     sa.Column('rank_in_depth1', sa.Integer(), nullable=True),
     sa.Column('rank_in_depth2', sa.Integer(), nullable=True),
     sa.Column('rank_in_organisation', sa.Integer(), nullable=False),
+    sa.Column('position_in_root', sa.Integer(), nullable=False),
+    sa.Column('position_in_depth1', sa.Integer(), nullable=True),
+    sa.Column('position_in_depth2', sa.Integer(), nullable=True),
+    sa.Column('position_in_organisation', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['cadre_id'], ['cadre.id'], name=op.f('fk_cadre_ranking_cadre_id_cadre'),
                             ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_cadre_ranking')),
     sa.UniqueConstraint('cadre_id', 'day', name=op.f('uq_cadre_ranking_cadre_id_day'))
     )
     with op.batch_alter_table('cadre_ranking', schema=None) as batch_op:
-        batch_op.create_index('ix_cadre_ranking_root', ['day', 'root_id', 'rank_in_root', 'cadre_id'], unique=False)
-        batch_op.create_index('ix_cadre_ranking_depth1', ['day', 'depth1_id', 'rank_in_depth1', 'cadre_id'],
-                              unique=False)
-        batch_op.create_index('ix_cadre_ranking_depth2', ['day', 'depth2_id', 'rank_in_depth2', 'cadre_id'],
-                              unique=False)
-        batch_op.create_index('ix_cadre_ranking_org', ['day', 'organisation_id', 'rank_in_organisation', 'cadre_id'],
+        batch_op.create_index('ix_cadre_ranking_root', ['day', 'root_id', 'position_in_root'], unique=False)
+        batch_op.create_index('ix_cadre_ranking_depth1', ['day', 'depth1_id', 'position_in_depth1'], unique=False)
+        batch_op.create_index('ix_cadre_ranking_depth2', ['day', 'depth2_id', 'position_in_depth2'], unique=False)
+        batch_op.create_index('ix_cadre_ranking_org', ['day', 'organisation_id', 'position_in_organisation'],
                               unique=False)
         batch_op.create_index('ix_cadre_ranking_path', ['day', 'org_path'], unique=False)
 

@@ -8,7 +8,6 @@ are compared with SpiffWorkflow's own code on every process we deploy.
 """
 from __future__ import annotations
 
-import json
 import logging
 import re
 import zlib
@@ -21,7 +20,7 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.util.task import BpmnTaskIterator
 from SpiffWorkflow.util.task import TaskIterator, TaskState
 
-from engine import NotFound, StartRequest, WorkflowFailed, runtime
+from engine import Engine, NotFound, ServiceCall, ServiceRegistry, StartRequest, WorkflowFailed, runtime
 from engine.clock import clock_in_effect
 from engine.definitions import parse_definition
 from engine.expressions import RestrictedEnvironment, RestrictedScriptEngine
@@ -29,7 +28,7 @@ from engine.models import AuditEvent, HumanTask, ProcessInstance
 from engine.runtime import forms_beside
 from engine.serialization import _state_bytes_by_registry, new_workflow, state_to_bytes
 from tests.conftest import ENGINE_BPMN
-from tests.workflows.conftest import league, league_engine  # noqa: F401 - fixtures
+from tests.workflows import conftest as workflow_fixtures
 from workflows.models import Activity, Notification
 from workflows.services import registry
 
@@ -98,6 +97,38 @@ MIXED_BPMN = b"""<?xml version="1.0" encoding="UTF-8"?>
   </bpmn:process>
 </bpmn:definitions>
 """
+
+# A service task in the first step that reads its own instance row, for some requests only.
+LOOKING_BPMN = b"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+                  xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core" id="Defs_look"
+                  targetNamespace="http://lianqing.example/test">
+  <bpmn:process id="bulk_look" name="bulk look" isExecutable="true">
+    <bpmn:startEvent id="StartEvent_1"><bpmn:outgoing>F1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:exclusiveGateway id="Ask" default="F3"><bpmn:incoming>F1</bpmn:incoming><bpmn:outgoing>F2</bpmn:outgoing>
+      <bpmn:outgoing>F3</bpmn:outgoing></bpmn:exclusiveGateway>
+    <bpmn:serviceTask id="Look" name="look">
+      <bpmn:extensionElements><spiffworkflow:serviceTaskOperator id="own_row" resultVariable="seen"/>
+      </bpmn:extensionElements>
+      <bpmn:incoming>F2</bpmn:incoming><bpmn:outgoing>F4</bpmn:outgoing></bpmn:serviceTask>
+    <bpmn:exclusiveGateway id="Merge"><bpmn:incoming>F3</bpmn:incoming><bpmn:incoming>F4</bpmn:incoming>
+      <bpmn:outgoing>F5</bpmn:outgoing></bpmn:exclusiveGateway>
+    <bpmn:userTask id="Task_after" name="after"><bpmn:incoming>F5</bpmn:incoming><bpmn:outgoing>F6</bpmn:outgoing>
+    </bpmn:userTask>
+    <bpmn:endEvent id="End_1"><bpmn:incoming>F6</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="F1" sourceRef="StartEvent_1" targetRef="Ask"/>
+    <bpmn:sequenceFlow id="F2" sourceRef="Ask" targetRef="Look"><bpmn:conditionExpression>look == True</bpmn:conditionExpression>
+    </bpmn:sequenceFlow>
+    <bpmn:sequenceFlow id="F3" sourceRef="Ask" targetRef="Merge"/>
+    <bpmn:sequenceFlow id="F4" sourceRef="Look" targetRef="Merge"/>
+    <bpmn:sequenceFlow id="F5" sourceRef="Merge" targetRef="Task_after"/>
+    <bpmn:sequenceFlow id="F6" sourceRef="Task_after" targetRef="End_1"/>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+league = workflow_fixtures.league  # the league of tests/league.py and an engine with its rules
+league_engine = workflow_fixtures.league_engine
 
 UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -290,6 +321,28 @@ def test_bulk_started_instances_go_on_like_the_others(sessions, clock, league, l
         session.commit()
         same(session)
         assert [session.get(ProcessInstance, i).status for i in bulk] == ["completed", "completed", "cancelled"]
+
+
+def test_a_service_in_the_first_step_finds_its_instance_row(sessions, clock):
+    services = ServiceRegistry()
+
+    @services.register("own_row")
+    def own_row(call: ServiceCall):
+        row = call.session.get(ProcessInstance, call.instance_id)
+        return {"business_key": row.business_key, "status": row.status}
+
+    engine = Engine(services=services, clock=clock)
+    with sessions() as session:
+        definition_id = engine.deploy(session, LOOKING_BPMN, "bulk_look.bpmn").definition.id
+        session.commit()
+    requests = [StartRequest({"look": n % 2 == 0}, business_key=f"look-{n}") for n in range(5)]
+    single = start_one_by_one(sessions, engine, "bulk_look", requests)
+    bulk = start_in_bulk(sessions, engine, definition_id, requests)
+    with sessions() as session:
+        for n, (one, many) in enumerate(zip(single, bulk)):
+            assert snapshot(session, many) == snapshot(session, one)
+            seen = session.get(ProcessInstance, many).state
+            assert (b'"seen":{"business_key":"look-%d"' % n in normal_state(seen).encode()) == (n % 2 == 0)
 
 
 # ------------------------------------------------------------------ the SpiffWorkflow shortcuts

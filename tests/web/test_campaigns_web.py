@@ -77,6 +77,8 @@ def test_launch_shows_the_count_before_confirming_then_progresses_to_done(client
     assert re.search(r'id="target-count">2<', text)  # 张伟 and 李娜
     assert 'value="confirm"' in text and 'name="csrf_token"' in text
     assert count(app, Campaign) == 0  # nothing before the organiser confirms
+    back = post(client, "/campaigns/new", {**FORM, "action": "edit"}, "/campaigns/new")
+    assert back.status_code == 200 and 'value="青岛市十九大精神宣讲"' in back.get_data(as_text=True)
     campaign_id = launch_via_form(client, app)
     progress = client.get(f"/campaigns/{campaign_id}/progress").get_json()
     assert (progress["total"], progress["launched"], progress["percent"], progress["done"], progress["status"]) == \

@@ -9,9 +9,9 @@ from sqlalchemy import select
 
 from tests.league import PASSWORD
 from web.extensions import db
-from workflows.models import Notification
+from workflows.models import Cadre, Notification
 from workflows.organisations import by_code
-from workflows.people import hash_password, mask_phone, new_user
+from workflows.people import hash_password, new_user
 from workflows.roles import grant_role
 
 from .conftest import BPMN_DIR, csrf_token
@@ -49,6 +49,12 @@ def deploy_wish_processes(app, clock, coordinators=(("P_coord", "省协调员", 
         db.session.commit()
 
 
+def cadre_ids(app) -> dict[str, int]:
+    """The league's cadres' ids by user name (the league fixture's objects are detached)."""
+    with app.app_context():
+        return {code[2:]: cadre_id for code, cadre_id in db.session.execute(select(Cadre.code, Cadre.id))}
+
+
 def staff_client(app, username: str):
     """A new test client signed in with user name and password."""
     client = app.test_client()
@@ -66,7 +72,7 @@ def youth_client(app, key: str):
     assert client.post("/login/youth", data={"phone": phone, "csrf_token": token}).status_code == 200
     with app.app_context():
         sms = db.session.scalar(select(Notification).where(Notification.channel == "sms",
-                                                           Notification.recipient == mask_phone(phone))
+                                                           Notification.address == phone)
                                 .order_by(Notification.id.desc()).limit(1))
         code = re.search(r"(\d{6})", sms.body).group(1)
     response = client.post("/login/youth/verify", data={"phone": phone, "code": code, "csrf_token": token})

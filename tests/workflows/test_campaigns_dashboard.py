@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from engine.models import HumanTask
 from workflows.campaign_dashboard import (all_people, campaign_xlsx, organisation_breakdown, organisations_csv,
-                                          people, people_csv)
+                                          parse_position, people, people_csv)
 from workflows.campaign_launch import cancel_campaign, run_launch_chunk
 from workflows.campaigns import campaign_by_id, completion_by_organisation
 from workflows.organisations import by_code
@@ -80,7 +80,8 @@ def test_drill_down_to_the_people_behind_the_numbers(sessions, clock, campaign_i
         overdue = people(session, campaign, street, AFTER_DUE, "overdue")
         assert [p.cadre_name for p in overdue] == ["李娜", "干部gw1", "干部gw2"] and all(p.overdue for p in overdue)
         first = people(session, campaign, by_code(session, "prov"), clock.now(), "open", limit=4)
-        rest = people(session, campaign, by_code(session, "prov"), clock.now(), "open", after_id=first[-1].target_id)
+        rest = people(session, campaign, by_code(session, "prov"), clock.now(), "open",
+                      after=parse_position(first[-1].position))
         assert len(first) == 4 and len(rest) == 2
         assert {p.target_id for p in first} | {p.target_id for p in rest} == \
             {p.target_id for p in all_people(session, campaign, by_code(session, "prov"), clock.now(), "open")}

@@ -18,11 +18,12 @@ from tests.workflows.campaign_process_helpers import first_open_task as open_tas
 from tests.workflows.campaign_process_helpers import sweep
 from workflows import accounts
 from workflows.activities import revoke_activity
+from workflows.contact_points import award_contact_points
 from workflows.interactions import record_comment, record_like, remove_interaction, share_article
 from workflows.league_engine import build_league_engine
 from workflows.models import Activity, Youth
 from workflows.people import new_user
-from workflows.points import PointEntry, cadre_score, league_year
+from workflows.points import PointEntry, cadre_score, league_year, year_scores
 from workflows.roster import import_roster
 from workflows.services import registry
 
@@ -239,6 +240,17 @@ def test_a_youth_binding_the_mobile_client_scores_for_each_cadre_contacting_them
                                        "cadre_codes": "c-wang"}])  # a new contact with a youth already bound
         assert score(session, league.cadres["wang"], clock).by_category["mobile_binding"] == D("0.1")
         assert score(session, league.cadres["zhang"], clock).facts["mobile_binding"] == 1
+
+
+def test_a_backfill_awards_every_contact_due_once(sessions, clock, league):
+    with sessions() as session:  # the small league was loaded without points: zhang contacts two youth
+        session.get(Youth, league.youth["xiaohong"].id).bound_at = clock.now()
+        zhang = league.cadres["zhang"]
+        assert award_contact_points(session, clock.now()) == 2  # xiaoming tagged; xiaohong bound, not tagged
+        assert award_contact_points(session, clock.now()) == 0
+        result = score(session, zhang, clock)
+        assert (result.by_category["contacts"], result.by_category["mobile_binding"]) == (D("0.1"), D("0.1"))
+        assert year_scores(session, league_year(clock.now()))[zhang.id] == D("0.2")
 
 
 # --------------------------------------------------------------------- likes, comments, articles

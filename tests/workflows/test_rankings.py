@@ -219,10 +219,13 @@ def test_the_daily_job_ranks_yesterday_once_and_the_issue_job_announces_each_bul
     assert league_jobs.get("rankings.daily").every_seconds == 3600
     clock = ManualClock(datetime(2026, 6, 1, 1, 30, tzinfo=timezone.utc))  # 09:30 on 1 June in Beijing
     ctx = JobContext(session_factory=sessions, engine=build_league_engine(clock=clock))
+    with sessions() as session:  # by hand, during the day: the job redoes it once the day is over
+        rankings.compute_rankings(session, date(2026, 5, 31), datetime(2026, 5, 31, 4, 0, tzinfo=timezone.utc))
+        session.commit()
     ranking_jobs.daily_ranking(ctx, {})
     with sessions() as session:
         first = session.get(rankings.RankingRun, date(2026, 5, 31))
-        assert first is not None and first.cadres == 4
+        assert first is not None and first.cadres == 4 and first.computed_at == clock.now()
     ranking_jobs.daily_ranking(ctx, {})  # nothing to do
     with sessions() as session:
         assert rankings.computed_days(session) == [date(2026, 5, 31)]

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import FormInvalid, NotAllowed, NotFound
+from tests.workflows.campaign_process_helpers import first_open_task, holding
 from workflows import wish_pool, youth_requests
 from workflows.inbox import inbox
 from workflows.models import Youth
@@ -18,7 +19,6 @@ from workflows.organisations import by_code
 from workflows.people import new_user
 from workflows.roles import grant_role, load_actor
 from workflows.wishes import wish_status
-from tests.workflows.campaign_process_helpers import first_open_task, holding
 
 BPMN_DIR = Path(__file__).resolve().parents[2] / "bpmn"
 MINUTE = timedelta(minutes=1)
@@ -277,7 +277,7 @@ def test_the_board_is_paginated_oldest_first(sessions, clock, youth_engine, leag
     with sessions() as session:
         wishes = []
         for _ in range(3):
-            key, wish = post(session, youth_engine, league)
+            _key, wish = post(session, youth_engine, league)
             youth_engine.complete_task(session, first_open_task(session, wish).id, REPLY_BEYOND, "zhang")
             session.commit()
             wishes.append(wish)
