@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 FLASK := $(BIN)/flask
 
-.PHONY: run worker beat test setup install lint-imports bench clean
+.PHONY: run worker beat test setup install lint-imports browser-deps bench clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,7 +35,20 @@ beat: install
 lint-imports: install
 	$(BIN)/lint-imports
 
-test: setup lint-imports
+# The browser tests (tests/browser) drive Debian's Chromium, with CJK fonts for the screenshots.  Install
+# them only when missing and only when apt-get is usable (root, or sudo without a password); otherwise
+# those tests skip with the reason (and fail under LIANQING_REQUIRE_SERVICES=1, as in CI).
+BROWSER_PACKAGES := chromium fonts-noto-cjk
+browser-deps:
+	@missing=""; for p in $(BROWSER_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+	else echo "browser-deps:$$missing missing and apt-get not usable here: the browser tests will be skipped"; exit 0; fi; \
+	if ! command -v apt-get >/dev/null; then echo "browser-deps: no apt-get: install Chromium yourself (LIANQING_CHROMIUM=path) or the browser tests skip"; exit 0; fi; \
+	echo "installing$$missing"; \
+	$$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing
+
+test: setup lint-imports browser-deps
 	$(BIN)/python -m pytest
 
 bench: install

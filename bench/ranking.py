@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import random
 import statistics
@@ -119,7 +120,7 @@ def generate_year(session, seed: int) -> dict[str, int]:
     columns = ["cadre_id", "year", "category", "dedup_key", "points", "occurred_at", "source_kind", "source_id"]
     counts["ledger entries"] = copy_rows(session, "point_entry", columns, entries)
     del activities, entries
-    kinds = dict((cadre_id, rule[kind]) for cadre_id, kind, _org in cadres)
+    kinds = {cadre_id: rule[kind] for cadre_id, kind, _org in cadres}
     contact_rows = session.execute(text(
         "SELECT k.cadre_id, k.youth_id, k.since, y.bound_at, (y.occupation IS NOT NULL AND y.industry IS NOT NULL) "
         "FROM contact k JOIN youth y ON y.id = k.youth_id"))
@@ -174,18 +175,37 @@ def maintain(sql_engine, statement: str) -> float:
         return time.perf_counter() - began
 
 
-def time_rankings(sessions, runs: int) -> list[tuple[float, float]]:
-    """(compute seconds, with commit seconds) of each run."""
+def backend_cpu_seconds(pid: int) -> float | None:
+    """CPU seconds used so far by a local PostgreSQL backend process (user + system), or None if unreadable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def time_rankings(sessions, runs: int) -> list[tuple[float, float, float | None]]:
+    """(compute seconds, with commit seconds, CPU seconds of this process and its PostgreSQL backend) of each run.
+
+    The CPU seconds do not count PostgreSQL's parallel workers; on a busy machine they show what
+    the run costs when it has a core to itself.
+    """
     timings = []
     for _ in range(runs):
         with sessions() as session:
+            pid = session.scalar(text("SELECT pg_backend_pid()"))
+            backend_before, process_before = backend_cpu_seconds(pid), time.process_time()
             began = time.perf_counter()
             result = compute_rankings(session, DAY, NOW)
             computed = time.perf_counter() - began
             session.commit()
-            timings.append((computed, time.perf_counter() - began))
+            backend_after = backend_cpu_seconds(pid)
+            cpu = None if backend_before is None or backend_after is None else \
+                backend_after - backend_before + time.process_time() - process_before
+            timings.append((computed, time.perf_counter() - began, cpu))
         print(f"  ranked {result.cadres:,} cadres, {result.organisations:,} organisations: "
-              f"{timings[-1][0]:.2f} s, with commit {timings[-1][1]:.2f} s")
+              f"{timings[-1][0]:.2f} s, with commit {timings[-1][1]:.2f} s"
+              + (f"; CPU {cpu:.2f} s" if cpu is not None else ""))
     return timings
 
 
@@ -278,16 +298,18 @@ def main() -> None:
         print("recomputing the ranking of 2026-05-31:")
         timings = time_rankings(sessions, args.runs)
         after_load = time_pages(url, args.requests, sessions)
-        print(f"ANALYZE {maintain(sql_engine, 'ANALYZE cadre_ranking, organisation_ranking, ranking_run'):.1f} s")
+        # What autovacuum does on a live database: visibility map and statistics of the new snapshot.
+        print(f"VACUUM ANALYZE {maintain(sql_engine, 'VACUUM ANALYZE cadre_ranking, organisation_ranking'):.1f} s")
         analysed = time_pages(url, args.requests, sessions)
         print()
-        print(f"| recompute all rankings ({args.runs} runs) | compute s | with commit s |")
-        print("|---|---:|---:|")
-        for number, (computed, committed) in enumerate(timings, start=1):
-            print(f"| run {number} | {computed:.2f} | {committed:.2f} |")
+        print(f"| recompute all rankings ({args.runs} runs) | compute s | with commit s | CPU s (client + backend) |")
+        print("|---|---:|---:|---:|")
+        for number, (computed, committed, cpu) in enumerate(timings, start=1):
+            print(f"| run {number} | {computed:.2f} | {committed:.2f} | {'—' if cpu is None else f'{cpu:.2f}'} |")
+        print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
         print()
         print(f"| page ({args.requests} requests each) | straight after the ranking: median ms | p95 ms "
-              f"| after ANALYZE: median ms | p95 ms |")
+              f"| after VACUUM ANALYZE: median ms | p95 ms |")
         print("|---|---:|---:|---:|---:|")
         for (name, first), (_name, second) in zip(after_load, analysed):
             print(f"| {name} | {statistics.median(first):.1f} | {percentile(first, 0.95):.1f} "

@@ -444,20 +444,25 @@ class Engine:
         else:
             written_early = set()
 
-        def write_row_before_service(index: int) -> None:
+        running: list[Any] = [None, None]  # (index, header) of the request whose workflow runs now
+
+        def write_row_before_service() -> None:
+            index = running[0]
             if ids[index] not in written_early:
                 store.insert_instances(session, [dict(rows[index], id=ids[index])])
                 written_early.add(ids[index])
 
+        # One script engine for all: the workflows run one after the other and are not kept.
+        script_engine = self._script_engine(session, lambda: running[1], write_row_before_service)
         changes = []
         for index, (request, row, instance_id) in enumerate(zip(requests, rows, ids)):
             header = InstanceHeader(instance_id, 1, "running", definition_id, spec.name, row["organisation_id"],
                                     request.business_key, None)
+            running[:] = index, header
             data = dict(request.data or {})
             try:
                 workflow = new_workflow(spec, subprocess_specs)
-                workflow.script_engine = self._script_engine(session, header,
-                                                             lambda i=index: write_row_before_service(i))
+                workflow.script_engine = script_engine
                 workflow.task_tree.data.update(data)
                 self._step(workflow, header)
                 log = self._log(now, actor, instance_id)
@@ -493,14 +498,16 @@ class Engine:
         if workflow is None:
             spec, subprocess_specs, _forms = self._spec_of(session, header.definition_id)
             workflow = state_from_bytes(store.load_state(session, header.id), spec, subprocess_specs)
-        workflow.script_engine = self._script_engine(session, header)
+        workflow.script_engine = self._script_engine(session, lambda: header)
         return workflow
 
-    def _script_engine(self, session: Session, header: InstanceHeader,
+    def _script_engine(self, session: Session, header_of: Callable[[], InstanceHeader],
                        before_service: Callable[[], None] | None = None) -> RestrictedScriptEngine:
+        """A script engine whose service calls run for the instance ``header_of()`` names at the time."""
         def call_service(name: str, params: dict[str, Any], data: dict[str, Any]) -> Any:
             if before_service is not None:
                 before_service()
+            header = header_of()
             call = ServiceCall(session=session, instance_id=header.id, organisation_id=header.organisation_id,
                                now=self.clock.now(), task_data=data)
             return self.services.call(name, call, params)

@@ -325,8 +325,8 @@ def bulletin_command(code: str, month: str, xlsx_path: Path | None) -> None:
              f"本月活动 {f.activities} 次，撤销记录 {f.revoked} 条",
              f"本月集中活动完成 {f.campaign_done}/{f.campaign_total}（{charts.percent(f.campaign_rate)}）",
              f"手机端绑定 {s.bound}/{s.contacts}（{charts.percent(s.binding_rate)}）",
-             f"抽查 {report.spot_checks.sampled} 条：属实 {report.spot_checks.confirmed}，不属实 {report.spot_checks.false}，"
-             f"无法联系 {report.spot_checks.unreachable}",
+             (f"抽查 {report.spot_checks.sampled} 条：属实 {report.spot_checks.confirmed}，"
+              f"不属实 {report.spot_checks.false}，无法联系 {report.spot_checks.unreachable}"),
              f"青年满意度 {report.satisfaction.count} 条评价，平均 {_points(report.satisfaction.average)} 星"]
     lines.append("下级组织排名：")
     lines += [f"  {row.rank}. {row.name} {row.score}" for row in report.children]

@@ -82,7 +82,7 @@ def login_youth_verify():
         return _refused(error, "login_youth.html", step="code", phone=phone)
     db.session.commit()
     login_user(SignedInUser(user))
-    return redirect(url_for("main.inbox"))
+    return redirect(url_for("youth.home"))  # the youth portal: their wishes and questions
 
 
 @bp.post("/logout")

@@ -8,7 +8,6 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from workflows import notification_centre
@@ -120,9 +119,9 @@ def _page_context() -> dict:
 
 @bp.get("/health")
 def health():
-    """Answer 200 when the database answers."""
-    db.session.execute(text("SELECT 1"))
-    return {"status": "ok", "database": db.engine.dialect.name}
+    """Answer 200 when the database (and, with Celery, the broker) answers; 503 with the problems otherwise."""
+    from .observability import health_report
+    return health_report()
 
 
 # ------------------------------------------------------------------------------------- inbox

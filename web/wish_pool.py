@@ -46,7 +46,7 @@ def board():
         shows=wish_pool.SHOWS, counts=wish_pool.board_counts(db.session, actor, now, scope),
         next_url=_query(scope=scope, show=show, after=page.next_after) if page.next_after else None,
         first_url=_query(scope=scope, show=show) if after else None, age_text=wish_pool.age_text,
-        grants=[code for role, code, _p in actor.grants if role == wish_pool.ROLE])
+        count_cap=wish_pool.COUNT_CAP)
 
 
 def _render(task_id: int, values, errors, status: int = 200):

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from openpyxl import Workbook
-from sqlalchemy import exists, func, select, tuple_
+from sqlalchemy import ColumnElement, and_, exists, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from engine.models import HumanTask, ProcessInstance
@@ -80,22 +80,33 @@ class Breakdown:
     rows: list[OrganisationCount] = field(default_factory=list)
 
 
+def _in_view(session: Session, campaign: Campaign, organisation: Organisation) -> ColumnElement[bool]:
+    """SQL condition: a target of ``campaign`` lies in ``organisation``'s subtree.
+
+    A list of organisation ids (one indexed query, at most a few thousand), not a join on the path
+    range: with a join, PostgreSQL's generic plan for the prepared statement guesses a tiny
+    subtree and pages through a province in seconds instead of milliseconds.
+    """
+    condition = CampaignTarget.campaign_id == campaign.id
+    if organisation.id == campaign.organisation_id:
+        return condition  # the campaign's own root: every target is in view
+    ids = session.scalars(select(Organisation.id).where(in_subtree(Organisation.path, organisation.path))).all()
+    return and_(condition, CampaignTarget.organisation_id.in_(ids))
+
+
 def _direct_counts(session: Session, campaign: Campaign, root: Organisation, now: datetime) -> dict[int, list[int]]:
     """[total, launched, done, running, overdue tasks] per organisation holding targets, in ``root``'s subtree."""
+    in_view = _in_view(session, campaign, root)
     counts = (select(CampaignTarget.organisation_id, func.count(CampaignTarget.id), func.count(CampaignTarget.instance_id),
                      func.count(ProcessInstance.id).filter(ProcessInstance.status == "completed"),
                      func.count(ProcessInstance.id).filter(ProcessInstance.status == "running"))
-              .join(Organisation, Organisation.id == CampaignTarget.organisation_id)
               .outerjoin(ProcessInstance, ProcessInstance.id == CampaignTarget.instance_id)
-              .where(CampaignTarget.campaign_id == campaign.id, in_subtree(Organisation.path, root.path))
-              .group_by(CampaignTarget.organisation_id))
+              .where(in_view).group_by(CampaignTarget.organisation_id))
     direct = {org_id: [total, launched, done, running, 0]
               for org_id, total, launched, done, running in session.execute(counts)}
     overdue = (select(CampaignTarget.organisation_id, func.count(HumanTask.id))
-               .join(Organisation, Organisation.id == CampaignTarget.organisation_id)
                .join(HumanTask, HumanTask.instance_id == CampaignTarget.instance_id)
-               .where(CampaignTarget.campaign_id == campaign.id, in_subtree(Organisation.path, root.path),
-                      HumanTask.state.in_(OPEN), HumanTask.due_at < now)
+               .where(in_view, HumanTask.state.in_(OPEN), HumanTask.due_at < now)
                .group_by(CampaignTarget.organisation_id))
     for org_id, tasks in session.execute(overdue):
         direct.setdefault(org_id, [0, 0, 0, 0, 0])[4] = tasks
@@ -161,7 +172,7 @@ class PersonRow:
         return f"{self.organisation_id}.{self.target_id}"
 
 
-def _people_query(campaign: Campaign, organisation: Organisation, status: str, now: datetime):
+def _people_query(session: Session, campaign: Campaign, organisation: Organisation, status: str, now: datetime):
     overdue = exists().where(HumanTask.instance_id == CampaignTarget.instance_id, HumanTask.state.in_(OPEN),
                              HumanTask.due_at < now)
     query = (select(CampaignTarget.id, CampaignTarget.organisation_id, Cadre.name, Organisation.code,
@@ -169,7 +180,7 @@ def _people_query(campaign: Campaign, organisation: Organisation, status: str, n
              .join(Organisation, Organisation.id == CampaignTarget.organisation_id)
              .outerjoin(Cadre, Cadre.id == CampaignTarget.cadre_id)
              .outerjoin(ProcessInstance, ProcessInstance.id == CampaignTarget.instance_id)
-             .where(CampaignTarget.campaign_id == campaign.id, in_subtree(Organisation.path, organisation.path)))
+             .where(_in_view(session, campaign, organisation)))
     filters = {"all": None, "open": ProcessInstance.status == "running",
                "done": ProcessInstance.status == "completed", "cancelled": ProcessInstance.status == "cancelled",
                "not_launched": CampaignTarget.instance_id.is_(None), "overdue": overdue}
@@ -209,7 +220,7 @@ def parse_position(text: str | None) -> tuple[int, int] | None:
 def people(session: Session, campaign: Campaign, organisation: Organisation, now: datetime, status: str = "all",
            after: tuple[int, int] | None = None, limit: int = PAGE_SIZE) -> list[PersonRow]:
     """The targets in ``organisation``'s subtree (filtered by ``status``), a page after position ``after``."""
-    query = _people_query(campaign, organisation, status, now)
+    query = _people_query(session, campaign, organisation, status, now)
     if after is not None:
         query = query.where(tuple_(CampaignTarget.organisation_id, CampaignTarget.id) > tuple_(*after))
     return _with_open_tasks(session, list(session.execute(query.limit(limit))), now)

@@ -77,7 +77,8 @@ def award_contact_points(session: Session, now: datetime, youth_ids: Iterable[in
     session.flush()
     if youth_ids is None:
         awarded = _award_for(session, now, literal(True), count_only=True)
-        rebuild_tallies(session, league_year(now), ("contacts", "mobile_binding"))
+        if awarded:
+            rebuild_tallies(session, league_year(now), ("contacts", "mobile_binding"))
         return awarded
     awarded, ids = 0, sorted(set(youth_ids))
     for start in range(0, len(ids), CHUNK):

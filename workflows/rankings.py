@@ -250,21 +250,25 @@ def _histogram_case() -> str:
     return f"CASE {cases} ELSE 0 END"
 
 
-# The five-ones periods of each cadre are counted with hash aggregates only (activities by cadre,
-# period and kind; then by cadre and period; then by cadre): COUNT(DISTINCT …) would force sorts.
-# The window functions run over narrow rows; the organisation's path is joined afterwards.
+# The five-ones periods of each cadre are counted with one hash aggregate by cadre and period, the
+# kinds as conditional sums (COUNT(DISTINCT …) would force a sort of every activity), then one by cadre.
+# The window functions sort narrow rows (ids and points); the other figures are joined afterwards.
 _PERIOD = "(CAST(substr(a.held_on, 6, 2) AS INTEGER) - 1) / (CASE WHEN c2.kind = 'part_time' THEN 3 ELSE 2 END)"
+_KIND_SUMS = ", ".join(f"SUM(CASE WHEN a.kind = '{kind}' THEN 1 ELSE 0 END) AS k{number}"
+                       for number, kind in enumerate(CADRE_ACTIVITY_KINDS))
+_KINDS_DONE = " + ".join(f"(CASE WHEN g.k{number} > 0 THEN 1 ELSE 0 END)" for number in range(len(CADRE_ACTIVITY_KINDS)))
 _CADRE_INSERT = f"""
 INSERT INTO cadre_ranking (day, cadre_id, organisation_id, org_path, root_id, depth1_id, depth2_id, kind, points,
     contacts, bound, period_activities, periods_met, periods_due,
     rank_in_root, rank_in_depth1, rank_in_depth2, rank_in_organisation,
     position_in_root, position_in_depth1, position_in_depth2, position_in_organisation)
-SELECT :day, w.cadre_id, w.organisation_id, lv.path, w.root_id, w.depth1_id, w.depth2_id, w.kind, w.points,
-    w.contacts, w.bound, w.period_activities, w.periods_met, w.periods_due,
+SELECT :day, w.cadre_id, w.organisation_id, lv.path, w.root_id, w.depth1_id, w.depth2_id, c.kind, w.points,
+    COALESCE(ct.contacts, 0), COALESCE(ct.bound, 0), COALESCE(q.period_activities, 0), COALESCE(q.periods_met, 0),
+    (CASE WHEN c.kind = 'part_time' THEN :quarters_done ELSE :bimonths_done END) + COALESCE(q.current_met, 0),
     w.rank_in_root, w.rank_in_depth1, w.rank_in_depth2, w.rank_in_organisation,
     w.position_in_root, w.position_in_depth1, w.position_in_depth2, w.position_in_organisation
 FROM (
-    SELECT b.*,
+    SELECT b.cadre_id, b.organisation_id, b.root_id, b.depth1_id, b.depth2_id, b.points,
         RANK() OVER (PARTITION BY b.root_id ORDER BY b.points DESC) AS rank_in_root,
         ROW_NUMBER() OVER (PARTITION BY b.root_id ORDER BY b.points DESC, b.cadre_id) AS position_in_root,
         CASE WHEN b.depth1_id IS NULL THEN NULL
@@ -281,50 +285,44 @@ FROM (
         ROW_NUMBER() OVER (PARTITION BY b.organisation_id ORDER BY b.points DESC, b.cadre_id)
             AS position_in_organisation
     FROM (
-        SELECT c.id AS cadre_id, c.organisation_id, lv.root_id, lv.depth1_id, lv.depth2_id, c.kind,
-            COALESCE(p.points, 0) AS points, COALESCE(ct.contacts, 0) AS contacts, COALESCE(ct.bound, 0) AS bound,
-            COALESCE(q.period_activities, 0) AS period_activities, COALESCE(q.periods_met, 0) AS periods_met,
-            (CASE WHEN c.kind = 'part_time' THEN :quarters_done ELSE :bimonths_done END)
-                + COALESCE(q.current_met, 0) AS periods_due
-        FROM cadre c
-        JOIN tmp_ranking_levels lv ON lv.organisation_id = c.organisation_id
-        LEFT JOIN tmp_ranking_points p ON p.cadre_id = c.id
-        LEFT JOIN (
-            SELECT k.cadre_id, COUNT(*) AS contacts,
-                SUM(CASE WHEN y.bound_at IS NOT NULL AND y.bound_at < :day_end THEN 1 ELSE 0 END) AS bound
-            FROM contact k JOIN youth y ON y.id = k.youth_id
-            WHERE k.since < :day_end
-            GROUP BY k.cadre_id
-        ) ct ON ct.cadre_id = c.id
-        LEFT JOIN (
-            SELECT per.cadre_id,
-                SUM(CASE WHEN per.n >= per.quota AND per.kinds >= per.min_kinds THEN 1 ELSE 0 END) AS periods_met,
-                SUM(CASE WHEN per.period = per.current_period THEN per.n ELSE 0 END) AS period_activities,
-                SUM(CASE WHEN per.period = per.current_period AND per.n >= per.quota AND per.kinds >= per.min_kinds
-                    THEN 1 ELSE 0 END) AS current_met
-            FROM (
-                SELECT g.cadre_id, g.period, SUM(g.n) AS n, COUNT(*) AS kinds, MAX(g.current_period) AS current_period,
-                    MAX(g.quota) AS quota, MAX(g.min_kinds) AS min_kinds
-                FROM (
-                    SELECT a.cadre_id, {_PERIOD} AS period, a.kind, COUNT(*) AS n,
-                        MAX(CASE WHEN c2.kind = 'part_time' THEN :quarters_done ELSE :bimonths_done END)
-                            AS current_period,
-                        MAX(CASE WHEN c2.kind = 'part_time' THEN lv2.part_time_quota ELSE lv2.cadre_quota END) AS quota,
-                        MAX(CASE WHEN c2.kind = 'part_time' THEN lv2.part_time_kinds ELSE lv2.cadre_kinds END)
-                            AS min_kinds
-                    FROM activity a
-                    JOIN cadre c2 ON c2.id = a.cadre_id
-                    JOIN tmp_ranking_levels lv2 ON lv2.organisation_id = c2.organisation_id
-                    WHERE a.held_on >= :year_start AND a.held_on <= :day_iso AND a.revoked_at IS NULL
-                    GROUP BY a.cadre_id, {_PERIOD}, a.kind
-                ) g
-                GROUP BY g.cadre_id, g.period
-            ) per
-            GROUP BY per.cadre_id
-        ) q ON q.cadre_id = c.id
+        SELECT c0.id AS cadre_id, c0.organisation_id, l0.root_id, l0.depth1_id, l0.depth2_id,
+            COALESCE(p.points, 0) AS points
+        FROM cadre c0
+        JOIN tmp_ranking_levels l0 ON l0.organisation_id = c0.organisation_id
+        LEFT JOIN tmp_ranking_points p ON p.cadre_id = c0.id
     ) b
 ) w
+JOIN cadre c ON c.id = w.cadre_id
 JOIN tmp_ranking_levels lv ON lv.organisation_id = w.organisation_id
+LEFT JOIN (
+    SELECT k.cadre_id, COUNT(*) AS contacts,
+        SUM(CASE WHEN y.bound_at IS NOT NULL AND y.bound_at < :day_end THEN 1 ELSE 0 END) AS bound
+    FROM contact k JOIN youth y ON y.id = k.youth_id
+    WHERE k.since < :day_end
+    GROUP BY k.cadre_id
+) ct ON ct.cadre_id = w.cadre_id
+LEFT JOIN (
+    SELECT per.cadre_id,
+        SUM(CASE WHEN per.n >= per.quota AND per.kinds >= per.min_kinds THEN 1 ELSE 0 END) AS periods_met,
+        SUM(CASE WHEN per.period = per.current_period THEN per.n ELSE 0 END) AS period_activities,
+        SUM(CASE WHEN per.period = per.current_period AND per.n >= per.quota AND per.kinds >= per.min_kinds
+            THEN 1 ELSE 0 END) AS current_met
+    FROM (
+        SELECT g.cadre_id, g.period, g.n, {_KINDS_DONE} AS kinds,
+            CASE WHEN c3.kind = 'part_time' THEN :quarters_done ELSE :bimonths_done END AS current_period,
+            CASE WHEN c3.kind = 'part_time' THEN l3.part_time_quota ELSE l3.cadre_quota END AS quota,
+            CASE WHEN c3.kind = 'part_time' THEN l3.part_time_kinds ELSE l3.cadre_kinds END AS min_kinds
+        FROM (
+            SELECT a.cadre_id, {_PERIOD} AS period, COUNT(*) AS n, {_KIND_SUMS}
+            FROM activity a JOIN cadre c2 ON c2.id = a.cadre_id
+            WHERE a.held_on >= :year_start AND a.held_on <= :day_iso AND a.revoked_at IS NULL
+            GROUP BY a.cadre_id, {_PERIOD}
+        ) g
+        JOIN cadre c3 ON c3.id = g.cadre_id
+        JOIN tmp_ranking_levels l3 ON l3.organisation_id = c3.organisation_id
+    ) per
+    GROUP BY per.cadre_id
+) q ON q.cadre_id = w.cadre_id
 """
 
 _ORGAN_QUOTA = """

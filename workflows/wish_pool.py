@@ -38,6 +38,7 @@ REASONS_ZH = {"beyond_means": "超出团干部个人能力范围", "no_reply": "
 # The pool form's fields that say who or what will fulfil the wish (the rest say how it was fulfilled).
 RESOURCE_FIELDS = ("partner", "donor", "department", "resource")
 HISTORY_LIMIT = 500
+COUNT_CAP = 999
 
 
 @dataclass(frozen=True)
@@ -156,13 +157,18 @@ def board(session: Session, actor: Actor, now: datetime, scope: str = "level", s
     return BoardPage(describe(session, actor, shown, now), shown[-1].id if len(tasks) > limit else None)
 
 
-def board_counts(session: Session, actor: Actor, now: datetime, scope: str = "level") -> dict[str, int]:
-    """How many pooled wishes the board holds in ``scope``: in all, unclaimed, and overdue."""
-    base = _scoped(_pool_tasks(), _scope_codes(session, actor, scope)).with_only_columns(
-        func.count(), func.count(HumanTask.id).filter(HumanTask.assignee.is_(None)),
-        func.count(HumanTask.id).filter(HumanTask.due_at < now))
-    total, unclaimed, overdue = session.execute(base).one()
-    return {"all": total, "unclaimed": unclaimed, "overdue": overdue}
+def board_counts(session: Session, actor: Actor, now: datetime, scope: str = "level",
+                 cap: int = COUNT_CAP) -> dict[str, int]:
+    """How many pooled wishes the board holds in ``scope``: in all, unclaimed and overdue, each counted to ``cap + 1``.
+
+    (A page says "999+" past the cap: counting a province's whole pool exactly costs a scan nobody reads.)
+    """
+    base = _scoped(_pool_tasks(), _scope_codes(session, actor, scope)).with_only_columns(HumanTask.id)
+    counts = {}
+    for name, query in (("all", base), ("unclaimed", base.where(HumanTask.assignee.is_(None))),
+                        ("overdue", base.where(HumanTask.due_at < now))):
+        counts[name] = session.scalar(select(func.count()).select_from(query.limit(cap + 1).subquery())) or 0
+    return counts
 
 
 def pooled_wish(session: Session, actor: Actor, task_id: int, now: datetime) -> PooledWish:

@@ -275,11 +275,11 @@ def question_status(session: Session, instance: ProcessInstance) -> QuestionStat
             text = f"团干部{by}已回答您的问题，欢迎" + (f"在{until}前" if until else "") + "评价（1-5星）"
             return QuestionStatus(**base, stage="awaiting_rating", text=text, **answered, **holder)
         taken = f"，团干部{who}已认领，正在回答" if task.assignee else "，任何团干部都可以认领回答"
+        if is_open:
+            text = f"您的问题在{org}“英雄帖”专区，自{day_text(instance.started_at)}起{taken}"
+            return QuestionStatus(**base, stage="hero_board", text=text, **holder)
         if task.bpmn_id == "Task_hero":
             text = f"团干部未能按时回答，您的问题已发布到{org}“英雄帖”专区，自{since}起{taken}"
-            return QuestionStatus(**base, stage="hero_board", text=text, **holder)
-        if is_open:
-            text = f"您的问题在{org}“英雄帖”专区，自{since}起{taken}"
             return QuestionStatus(**base, stage="hero_board", text=text, **holder)
         text = f"您的问题已交给团干部{who}（{org}），等待回答，自{since}起"
         return QuestionStatus(**base, stage="awaiting_answer", text=text, **holder)

@@ -76,7 +76,7 @@ def youth_client(app, key: str):
                                 .order_by(Notification.id.desc()).limit(1))
         code = re.search(r"(\d{6})", sms.body).group(1)
     response = client.post("/login/youth/verify", data={"phone": phone, "code": code, "csrf_token": token})
-    assert response.status_code == 302
+    assert (response.status_code, response.headers["Location"]) == (302, "/youth/")  # signed in: the youth portal
     return client
 
 

@@ -273,6 +273,20 @@ def test_an_open_question_goes_to_the_hero_board_for_any_cadre_there(sessions, c
         assert (status.stage, status.answered_by) == ("awaiting_rating", "li")
 
 
+def test_an_open_question_nobody_takes_stays_on_the_hero_board(sessions, clock, youth_engine, league):
+    with sessions() as session:
+        instance = youth_requests.ask_open_question(session, youth_engine, actor(session, "xiaoming", league), "qd-sn",
+                                                    "市南区有哪些创业扶持政策？")
+        session.commit()
+    clock.advance(timedelta(days=3) + MINUTE)  # the process's 3 days pass: the same county's 英雄帖 task
+    with sessions() as session:
+        youth_engine.run_due_timers(session)
+        assert holding(session, instance.id) == [("Task_hero", "cadre", "qd-sn", None)]
+        status = youth_requests.question_status(session, session.get(type(instance), instance.id))
+        assert (status.stage, status.text) == ("hero_board",
+                                               "您的问题在市南区团委“英雄帖”专区，自5月1日起，任何团干部都可以认领回答")
+
+
 def test_the_board_is_paginated_oldest_first(sessions, clock, youth_engine, league):
     with sessions() as session:
         wishes = []
