@@ -7,10 +7,11 @@ fresh PostgreSQL schema, then times:
   - extra ledger entries (``--activities`` per cadre, by SQL) and ``rebuild_tallies`` over the year;
   - ``year_scores`` for the province and for one city (median and p95 of ``--runs`` runs);
   - single ``award`` and ``revoke_source`` calls (the per-fact hot path), per call.
-The schema is dropped at the end unless --keep.
+The schema is dropped at the end unless --keep; --reuse SCHEMA times ``year_scores`` again on a kept one.
 
 Usage: .venv/bin/python bench/points_scale.py --postgres postgresql://postgres@127.0.0.1:5432/test
                                               [--size province|small] [--activities 30] [--runs 10] [--keep]
+                                              [--reuse bench_points_xxxxxxxx]
 """
 from __future__ import annotations
 
@@ -49,6 +50,21 @@ def timed(label: str, call):
     return result
 
 
+def time_year_scores(session, runs: int) -> None:
+    """Print the median and p95 of ``year_scores`` for the province and for its first city."""
+    city = session.scalar(select(Organisation).where(Organisation.kind == "city").order_by(Organisation.id))
+    for label, org in (("province", None), (f"city {city.code}", city)):
+        timings = []
+        for _ in range(runs):
+            began = time.perf_counter()
+            scores = year_scores(session, 2017, org)
+            timings.append((time.perf_counter() - began) * 1000)
+        timings.sort()
+        print(f"year_scores {label}: {len(scores):,} cadres, median {statistics.median(timings):.0f} ms, "
+              f"p95 {timings[max(0, round(0.95 * len(timings)) - 1)]:.0f} ms, max {max(scores.values())} points",
+              flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--postgres", required=True)
@@ -56,8 +72,14 @@ def main() -> None:
     parser.add_argument("--activities", type=int, default=30)
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--reuse", help="a schema kept by an earlier --keep run: time year_scores only")
     args = parser.parse_args()
     base = postgres_url(args.postgres)
+    if args.reuse:
+        url = f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{args.reuse}"
+        with make_session_factory(make_sql_engine(url))() as session:
+            time_year_scores(session, args.runs)
+        return
     schema = f"bench_points_{uuid.uuid4().hex[:8]}"
     admin = make_sql_engine(base)
     with admin.begin() as connection:
@@ -92,17 +114,7 @@ def main() -> None:
             session.commit()
             session.execute(text("ANALYZE"))
             print(f"  tally rows: {rows:,}")
-            city = session.scalar(select(Organisation).where(Organisation.kind == "city").order_by(Organisation.id))
-            for label, org in (("province", None), (f"city {city.code}", city)):
-                timings = []
-                for _ in range(args.runs):
-                    began = time.perf_counter()
-                    scores = year_scores(session, 2017, org)
-                    timings.append((time.perf_counter() - began) * 1000)
-                timings.sort()
-                print(f"year_scores {label}: {len(scores):,} cadres, median {statistics.median(timings):.0f} ms, "
-                      f"p95 {timings[max(0, round(0.95 * len(timings)) - 1)]:.0f} ms, "
-                      f"max {max(scores.values())} points", flush=True)
+            time_year_scores(session, args.runs)
             some = list(session.scalars(select(Cadre).order_by(Cadre.id).limit(1000)))
             began = time.perf_counter()
             for i, cadre in enumerate(some):
@@ -116,7 +128,9 @@ def main() -> None:
             print(f"revoke_source: {(time.perf_counter() - began) * 1000 / len(some):.2f} ms per call", flush=True)
         sql_engine.dispose()
     finally:
-        if not args.keep:
+        if args.keep:
+            print(f"kept schema {schema}")
+        else:
             with admin.begin() as connection:
                 connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()

@@ -75,7 +75,9 @@ class ProcessInstance(Base):
     """A running (or finished) process; holds the serialized SpiffWorkflow state."""
 
     __tablename__ = "process_instance"
-    __table_args__ = (Index("ix_process_instance_business_key", "business_key"),)
+    __table_args__ = (Index("ix_process_instance_business_key", "business_key"),
+                      # "my wishes / my questions": a youth's own instances of one process, newest first
+                      Index("ix_process_instance_started_by", "started_by", "process_id", "id"))
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     definition_id: Mapped[int] = mapped_column(ForeignKey("process_definition.id"))

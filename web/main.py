@@ -102,9 +102,15 @@ def _page_header() -> PageHeader:
         url = _blueprint_home(blueprint) if shown else None
         if url is not None:
             links.append(NavLink(label, url, endpoint.startswith(blueprint + ".")))
+    if actor.youth_id is not None:
+        links.append(NavLink("青年服务", url_for("youth.home"), endpoint.startswith("youth.")))
+    if "coordinator" in actor.roles:
+        links.append(NavLink("心愿池", url_for("wish_pool.board"), endpoint.startswith("wish_pool.")))
     from .admin import may_deploy
     if may_deploy(actor):
         links.append(NavLink("流程部署", url_for("admin.processes"), endpoint.startswith("admin.")))
+    if staff:
+        links.append(NavLink("API令牌", url_for("token_pages.index"), endpoint.startswith("token_pages.")))
     roles = tuple(ROLE_NAMES_ZH.get(role, role) for role in sorted(actor.roles))
     return PageHeader(roles, tuple(links))
 

@@ -33,15 +33,14 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import (JSON, BigInteger, Date, ForeignKey, Index, Integer, Numeric, String, UniqueConstraint,
-                        bindparam, delete, func, insert, select, text)
+from sqlalchemy import JSON, Date, Index, Integer, Numeric, String, and_, bindparam, delete, func, insert, select, text
 from sqlalchemy.orm import Mapped, Session, aliased, mapped_column
 
 from engine.models import Base, UtcDateTime
 
 from .campaigns import completion_by_organisation
 from .models import CADRE_ACTIVITY_KINDS, LEADING_ORGAN_KINDS, ORGAN_ACTIVITY_KINDS, PATH_TYPE, Cadre, Organisation
-from .organisations import in_subtree
+from .organisations import ancestor_ids, in_subtree
 from .points import year_scores
 from .quotas import NOTICE_QUOTA, EffectiveQuota, effective_quotas
 
@@ -62,9 +61,6 @@ HALF_YEAR_DAY = (6, 15)  # the half-year review (半年考核) reads the snapsho
 ORG_SORTS = {"score": "rank_among_siblings", "points": "rank_points", "compliance": "rank_compliance",
              "campaigns": "rank_campaigns", "binding": "rank_binding"}
 
-_ID = BigInteger().with_variant(Integer, "sqlite")
-
-
 class RankingRun(Base):
     """One computed day: when it was computed and how much it covers."""
 
@@ -81,16 +77,15 @@ class CadreRanking(Base):
     """One cadre's standing on one day (a snapshot row)."""
 
     __tablename__ = "cadre_ranking"
-    __table_args__ = (UniqueConstraint("cadre_id", "day"),
-                      Index("ix_cadre_ranking_root", "day", "root_id", "position_in_root"),
+    # Derived data written 100,000 rows at a time: no surrogate key and no foreign key (each costs a
+    # check or an index entry per row); a cadre removed from the roster simply drops out of the pages.
+    __table_args__ = (Index("ix_cadre_ranking_root", "day", "root_id", "position_in_root"),
                       Index("ix_cadre_ranking_depth1", "day", "depth1_id", "position_in_depth1"),
                       Index("ix_cadre_ranking_depth2", "day", "depth2_id", "position_in_depth2"),
-                      Index("ix_cadre_ranking_org", "day", "organisation_id", "position_in_organisation"),
-                      Index("ix_cadre_ranking_path", "day", "org_path"))
+                      Index("ix_cadre_ranking_org", "day", "organisation_id", "position_in_organisation"))
 
-    id: Mapped[int] = mapped_column(_ID, primary_key=True)
-    day: Mapped[date] = mapped_column(Date)
-    cadre_id: Mapped[int] = mapped_column(ForeignKey("cadre.id", ondelete="CASCADE"))
+    cadre_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # (cadre, day): also a cadre's history
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
     organisation_id: Mapped[int] = mapped_column(Integer)
     org_path: Mapped[str] = mapped_column(PATH_TYPE)
     root_id: Mapped[int] = mapped_column(Integer)
@@ -118,13 +113,11 @@ class OrganisationRanking(Base):
     """One organisation's standing on one day, with the figures of its whole subtree."""
 
     __tablename__ = "organisation_ranking"
-    __table_args__ = (UniqueConstraint("organisation_id", "day"),
-                      Index("ix_organisation_ranking_siblings", "day", "parent_id", "rank_among_siblings"),
+    __table_args__ = (Index("ix_organisation_ranking_siblings", "day", "parent_id", "rank_among_siblings"),
                       Index("ix_organisation_ranking_depth", "day", "root_id", "depth", "rank_at_depth"))
 
-    id: Mapped[int] = mapped_column(_ID, primary_key=True)
-    day: Mapped[date] = mapped_column(Date)
-    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id", ondelete="CASCADE"))
+    organisation_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
     parent_id: Mapped[int | None] = mapped_column(Integer)
     root_id: Mapped[int] = mapped_column(Integer)
     depth: Mapped[int] = mapped_column(Integer)
@@ -295,9 +288,8 @@ FROM (
 JOIN cadre c ON c.id = w.cadre_id
 JOIN tmp_ranking_levels lv ON lv.organisation_id = w.organisation_id
 LEFT JOIN (
-    SELECT k.cadre_id, COUNT(*) AS contacts,
-        SUM(CASE WHEN y.bound_at IS NOT NULL AND y.bound_at < :day_end THEN 1 ELSE 0 END) AS bound
-    FROM contact k JOIN youth y ON y.id = k.youth_id
+    SELECT k.cadre_id, COUNT(*) AS contacts, COUNT(y.id) AS bound
+    FROM contact k LEFT JOIN youth y ON y.id = k.youth_id AND y.bound_at < :day_end
     WHERE k.since < :day_end
     GROUP BY k.cadre_id
 ) ct ON ct.cadre_id = w.cadre_id
@@ -338,7 +330,7 @@ UPDATE organisation_ranking SET rank_among_siblings = r.by_score, rank_at_depth 
     rank_points = r.by_points, rank_compliance = r.by_compliance, rank_campaigns = r.by_campaigns,
     rank_binding = r.by_binding
 FROM (
-    SELECT id,
+    SELECT organisation_id,
         RANK() OVER (PARTITION BY parent_id ORDER BY score DESC) AS by_score,
         RANK() OVER (PARTITION BY root_id, depth ORDER BY score DESC) AS at_depth,
         RANK() OVER (PARTITION BY parent_id ORDER BY COALESCE(average_points, -1) DESC) AS by_points,
@@ -347,7 +339,7 @@ FROM (
         RANK() OVER (PARTITION BY parent_id ORDER BY COALESCE(binding_rate, -1) DESC) AS by_binding
     FROM organisation_ranking WHERE day = :day
 ) r
-WHERE organisation_ranking.id = r.id
+WHERE organisation_ranking.day = :day AND organisation_ranking.organisation_id = r.organisation_id
 """
 
 
@@ -605,12 +597,13 @@ def child_count(session: Session, parent: Organisation, day: date) -> int:
 def depth_ranking(session: Session, root: Organisation, depth: int, day: date, limit: int = 50,
                   offset: int = 0) -> tuple[list[OrganisationStanding], int]:
     """Every organisation ``depth`` levels down the whole tree under ``root``, ranked by score; and how many."""
-    ranked = (select(OrganisationRanking.id,
+    ranked = (select(OrganisationRanking.organisation_id,
                      func.rank().over(order_by=OrganisationRanking.score.desc()).label("rank"))
               .where(OrganisationRanking.day == day, OrganisationRanking.depth == depth,
                      in_subtree(OrganisationRanking.path, root.path)).subquery())
     rows = session.execute(select(OrganisationRanking, Organisation, ranked.c.rank)
-                           .join(ranked, ranked.c.id == OrganisationRanking.id)
+                           .join(ranked, and_(ranked.c.organisation_id == OrganisationRanking.organisation_id,
+                                              OrganisationRanking.day == day))
                            .join(Organisation, Organisation.id == OrganisationRanking.organisation_id)
                            .order_by(ranked.c.rank, Organisation.code).limit(limit).offset(offset)).all()
     total = session.scalar(select(func.count()).select_from(ranked)) or 0
@@ -662,7 +655,8 @@ def _cadre_scope(org: Organisation, scope: str):
         column, level = (("root_id", "root"), ("depth1_id", "depth1"), ("depth2_id", "depth2"))[org.depth]
         return (getattr(CadreRanking, f"rank_in_{level}"), getattr(CadreRanking, f"position_in_{level}"),
                 getattr(CadreRanking, column) == org.id)
-    return None, None, in_subtree(CadreRanking.org_path, org.path)
+    county = ancestor_ids(org.path)[RANKED_DEPTHS[-1]]  # narrowed to its county by an index, then by path
+    return None, None, and_(CadreRanking.depth2_id == county, in_subtree(CadreRanking.org_path, org.path))
 
 
 def cadre_ranking(session: Session, org: Organisation, day: date, scope: str = "subtree", limit: int = 50,
