@@ -634,7 +634,10 @@ class Engine:
     def _guard_open(self, session: Session, row: HumanTask, values: dict[str, Any]) -> None:
         """Change an open task with a conditional UPDATE: of two racing callers exactly one wins."""
         if not store.change_open_task(session, row, values):
-            session.refresh(row)
+            row = store.load_task(session, row.id) or row  # re-read (load_task refreshes the loaded copy)
+            if row.state in OPEN:  # still open, but someone claimed or passed it on a moment ago
+                raise ConcurrentUpdate(f"任务「{row.name}」刚被 {row.assignee or '他人'} 认领或转办，请刷新后再试 / "
+                                       f"task '{row.name}' was just taken by {row.assignee or 'someone else'}; reload")
             raise _already_done(row)
 
     def _change_assignee(self, session: Session, row: HumanTask, actor: str | None, kind: str,

@@ -70,6 +70,10 @@ _SELECT_TASK_AND_HEADER = (
     .join(_instances, _instances.c.id == _tasks.c.instance_id).where(_tasks.c.id == bindparam("task_id")))
 # Both rows locked: a second completer waits and then sees the first one's result.
 _SELECT_TASK_AND_HEADER_LOCKED = _SELECT_TASK_AND_HEADER.with_for_update()
+# The instance row is locked before the task row, in the order the timer sweep takes them: one
+# FOR UPDATE over the join would lock them in the planner's order and deadlock with the sweep.
+_LOCK_INSTANCE_OF_TASK = (select(_instances.c.id).where(_instances.c.id == select(_tasks.c.instance_id).where(
+    _tasks.c.id == bindparam("task_id")).scalar_subquery()).with_for_update())
 _HEADER_FIELDS = [f"i_{c.name}" for c in _SELECT_HEADER.selected_columns]
 
 
@@ -96,7 +100,10 @@ def load_task_and_header(session: Session, task_id: int) -> tuple[Any, InstanceH
 
     Both rows are locked on PostgreSQL, so a second completer waits and then sees the first's result.
     """
-    statement = _SELECT_TASK_AND_HEADER_LOCKED if is_postgres(session) else _SELECT_TASK_AND_HEADER
+    statement = _SELECT_TASK_AND_HEADER
+    if is_postgres(session):
+        session.connection().execute(_LOCK_INSTANCE_OF_TASK, {"task_id": task_id})
+        statement = _SELECT_TASK_AND_HEADER_LOCKED
     row = session.connection().execute(statement, {"task_id": task_id}).first()
     if row is None:
         return None
@@ -154,19 +161,23 @@ def reserve_instance_ids(session: Session, count: int) -> list[int] | None:
     return sorted(session.connection().execute(_RESERVE_IDS, {"count": count}).scalars())
 
 
+# Below this many rows a plain multi-row INSERT is cheaper for psycopg than dumping one array per column.
+UNNEST_FROM_ROWS = 8
+
+
 def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]], return_ids: bool = False) -> list[int]:
     """Insert rows that all have the same keys with one statement; with ``return_ids``, their ids in order.
 
     PostgreSQL gets ``INSERT … SELECT … FROM unnest(:a::type[], :b::type[], …) WITH ORDINALITY``
     in row order: the serial ids are drawn in that order, so sorting the returned ids gives them
-    in the order of ``rows``.  Other databases get SQLAlchemy's executemany (SQLite: batched
-    ``VALUES … RETURNING``, sorted by parameter order).
+    in the order of ``rows``.  A few rows, and other databases, get SQLAlchemy's executemany
+    (batched ``VALUES … RETURNING``, sorted by parameter order).
     """
     if not rows:
         return []
     connection = session.connection()
     names = tuple(rows[0])
-    if connection.dialect.name == "postgresql":
+    if connection.dialect.name == "postgresql" and len(rows) >= UNNEST_FROM_ROWS:
         result = connection.execute(_unnest_insert(table, names, return_ids),
                                     {f"u_{name}": [row[name] for row in rows] for name in names})
         return sorted(result.scalars()) if return_ids else []
@@ -217,7 +228,7 @@ def update_instances(session: Session, changes: list[tuple[InstanceHeader, dict[
     connection = session.connection()
     for keys, group in groups.items():
         keys = tuple(sorted((*keys, "version")))
-        if len(group) > 1 and connection.dialect.name == "postgresql":
+        if len(group) >= UNNEST_FROM_ROWS and connection.dialect.name == "postgresql":
             params = {"u_b_id": [header.id for header, _v in group],
                       "u_b_version": [header.version for header, _v in group]}
             for key in keys:
@@ -294,14 +305,18 @@ def close_human_tasks(session: Session, instance_id: int, closed: list[dict[str,
 
 @lru_cache(maxsize=32)
 def _guard_statement(keys: tuple[str, ...]):
-    return (update(_tasks).where(_tasks.c.id == bindparam("b_id"), _IS_OPEN)
+    # The assignee must still be the one the caller read: else of fifty racing claims, each would
+    # overwrite the last (the row stays open) and all fifty would be told they hold the task.
+    return (update(_tasks).where(_tasks.c.id == bindparam("b_id"), _IS_OPEN,
+                                 _tasks.c.assignee.is_not_distinct_from(bindparam("b_assignee")))
             .values({key: bindparam(f"v_{key}") for key in keys}))
 
 
 def change_open_task(session: Session, task: HumanTask, values: dict[str, Any]) -> bool:
-    """Change a task only if it is still open (one conditional UPDATE); return whether it was."""
+    """Change a task only if it is still open and held by whom ``task`` says (one conditional UPDATE)."""
     params = {f"v_{key}": value for key, value in values.items()}
     params["b_id"] = task.id
+    params["b_assignee"] = task.assignee
     result = session.connection().execute(_guard_statement(tuple(sorted(values))), params)
     if result.rowcount != 1:
         return False

@@ -61,6 +61,7 @@ HALF_YEAR_DAY = (6, 15)  # the half-year review (半年考核) reads the snapsho
 ORG_SORTS = {"score": "rank_among_siblings", "points": "rank_points", "compliance": "rank_compliance",
              "campaigns": "rank_campaigns", "binding": "rank_binding"}
 
+
 class RankingRun(Base):
     """One computed day: when it was computed and how much it covers."""
 
@@ -262,24 +263,24 @@ SELECT :day, w.cadre_id, w.organisation_id, lv.path, w.root_id, w.depth1_id, w.d
     w.position_in_root, w.position_in_depth1, w.position_in_depth2, w.position_in_organisation
 FROM (
     SELECT b.cadre_id, b.organisation_id, b.root_id, b.depth1_id, b.depth2_id, b.points,
-        RANK() OVER (PARTITION BY b.root_id ORDER BY b.points DESC) AS rank_in_root,
-        ROW_NUMBER() OVER (PARTITION BY b.root_id ORDER BY b.points DESC, b.cadre_id) AS position_in_root,
+        RANK() OVER (PARTITION BY b.root_id ORDER BY b.cents DESC) AS rank_in_root,
+        ROW_NUMBER() OVER (PARTITION BY b.root_id ORDER BY b.cents DESC, b.cadre_id) AS position_in_root,
         CASE WHEN b.depth1_id IS NULL THEN NULL
-            ELSE RANK() OVER (PARTITION BY b.depth1_id ORDER BY b.points DESC) END AS rank_in_depth1,
+            ELSE RANK() OVER (PARTITION BY b.depth1_id ORDER BY b.cents DESC) END AS rank_in_depth1,
         CASE WHEN b.depth1_id IS NULL THEN NULL
-            ELSE ROW_NUMBER() OVER (PARTITION BY b.depth1_id ORDER BY b.points DESC, b.cadre_id) END
+            ELSE ROW_NUMBER() OVER (PARTITION BY b.depth1_id ORDER BY b.cents DESC, b.cadre_id) END
             AS position_in_depth1,
         CASE WHEN b.depth2_id IS NULL THEN NULL
-            ELSE RANK() OVER (PARTITION BY b.depth2_id ORDER BY b.points DESC) END AS rank_in_depth2,
+            ELSE RANK() OVER (PARTITION BY b.depth2_id ORDER BY b.cents DESC) END AS rank_in_depth2,
         CASE WHEN b.depth2_id IS NULL THEN NULL
-            ELSE ROW_NUMBER() OVER (PARTITION BY b.depth2_id ORDER BY b.points DESC, b.cadre_id) END
+            ELSE ROW_NUMBER() OVER (PARTITION BY b.depth2_id ORDER BY b.cents DESC, b.cadre_id) END
             AS position_in_depth2,
-        RANK() OVER (PARTITION BY b.organisation_id ORDER BY b.points DESC) AS rank_in_organisation,
-        ROW_NUMBER() OVER (PARTITION BY b.organisation_id ORDER BY b.points DESC, b.cadre_id)
+        RANK() OVER (PARTITION BY b.organisation_id ORDER BY b.cents DESC) AS rank_in_organisation,
+        ROW_NUMBER() OVER (PARTITION BY b.organisation_id ORDER BY b.cents DESC, b.cadre_id)
             AS position_in_organisation
     FROM (
         SELECT c0.id AS cadre_id, c0.organisation_id, l0.root_id, l0.depth1_id, l0.depth2_id,
-            COALESCE(p.points, 0) AS points
+            COALESCE(p.points, 0) AS points, COALESCE(p.cents, 0) AS cents
         FROM cadre c0
         JOIN tmp_ranking_levels l0 ON l0.organisation_id = c0.organisation_id
         LEFT JOIN tmp_ranking_points p ON p.cadre_id = c0.id
@@ -412,8 +413,11 @@ def compute_rankings(session: Session, day: date, now: datetime,
                                            ("cadre_quota", "INTEGER"), ("cadre_kinds", "INTEGER"),
                                            ("part_time_quota", "INTEGER"), ("part_time_kinds", "INTEGER")], levels)
     points = sources.points_by_cadre(session, day.year)
-    _stage(session, "tmp_ranking_points", [("cadre_id", "INTEGER PRIMARY KEY"), ("points", "NUMERIC(7, 2)")],
-           [(cadre_id, Decimal(value).quantize(CENT, ROUND_HALF_UP)) for cadre_id, value in points.items()])
+    # Whole cents beside the points: the window functions sort integers, much faster than numerics.
+    _stage(session, "tmp_ranking_points", [("cadre_id", "INTEGER PRIMARY KEY"), ("points", "NUMERIC(7, 2)"),
+                                           ("cents", "INTEGER")],
+           [(cadre_id, exact, int(exact * 100)) for cadre_id, exact in
+            ((cadre_id, Decimal(value).quantize(CENT, ROUND_HALF_UP)) for cadre_id, value in points.items())])
     statement = text(_CADRE_INSERT).bindparams(bindparam("day", type_=Date()), bindparam("day_end", type_=UtcDateTime()))
     session.execute(statement, {"day": day, "day_end": day_end(day), "quarters_done": quarters_done, "bimonths_done": bimonths_done,
                                 "year_start": year_start.isoformat(), "day_iso": day.isoformat()})

@@ -14,7 +14,6 @@ branch_labels = None
 depends_on = None
 
 PATH = sa.String(length=512).with_variant(sa.String(length=512, collation="C"), "postgresql")
-ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
@@ -27,9 +26,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('day', name=op.f('pk_ranking_run'))
     )
     op.create_table('cadre_ranking',
-    sa.Column('id', ID, nullable=False),
-    sa.Column('day', sa.Date(), nullable=False),
     sa.Column('cadre_id', sa.Integer(), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
     sa.Column('organisation_id', sa.Integer(), nullable=False),
     sa.Column('org_path', PATH, nullable=False),
     sa.Column('root_id', sa.Integer(), nullable=False),
@@ -50,10 +48,7 @@ def upgrade() -> None:
     sa.Column('position_in_depth1', sa.Integer(), nullable=True),
     sa.Column('position_in_depth2', sa.Integer(), nullable=True),
     sa.Column('position_in_organisation', sa.Integer(), nullable=False),
-    sa.ForeignKeyConstraint(['cadre_id'], ['cadre.id'], name=op.f('fk_cadre_ranking_cadre_id_cadre'),
-                            ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_cadre_ranking')),
-    sa.UniqueConstraint('cadre_id', 'day', name=op.f('uq_cadre_ranking_cadre_id_day'))
+    sa.PrimaryKeyConstraint('cadre_id', 'day', name=op.f('pk_cadre_ranking'))
     )
     with op.batch_alter_table('cadre_ranking', schema=None) as batch_op:
         batch_op.create_index('ix_cadre_ranking_root', ['day', 'root_id', 'position_in_root'], unique=False)
@@ -61,12 +56,10 @@ def upgrade() -> None:
         batch_op.create_index('ix_cadre_ranking_depth2', ['day', 'depth2_id', 'position_in_depth2'], unique=False)
         batch_op.create_index('ix_cadre_ranking_org', ['day', 'organisation_id', 'position_in_organisation'],
                               unique=False)
-        batch_op.create_index('ix_cadre_ranking_path', ['day', 'org_path'], unique=False)
 
     op.create_table('organisation_ranking',
-    sa.Column('id', ID, nullable=False),
-    sa.Column('day', sa.Date(), nullable=False),
     sa.Column('organisation_id', sa.Integer(), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
     sa.Column('parent_id', sa.Integer(), nullable=True),
     sa.Column('root_id', sa.Integer(), nullable=False),
     sa.Column('depth', sa.Integer(), nullable=False),
@@ -92,10 +85,7 @@ def upgrade() -> None:
     sa.Column('rank_compliance', sa.Integer(), nullable=True),
     sa.Column('rank_campaigns', sa.Integer(), nullable=True),
     sa.Column('rank_binding', sa.Integer(), nullable=True),
-    sa.ForeignKeyConstraint(['organisation_id'], ['organisation.id'],
-                            name=op.f('fk_organisation_ranking_organisation_id_organisation'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_organisation_ranking')),
-    sa.UniqueConstraint('organisation_id', 'day', name=op.f('uq_organisation_ranking_organisation_id_day'))
+    sa.PrimaryKeyConstraint('organisation_id', 'day', name=op.f('pk_organisation_ranking'))
     )
     with op.batch_alter_table('organisation_ranking', schema=None) as batch_op:
         batch_op.create_index('ix_organisation_ranking_siblings', ['day', 'parent_id', 'rank_among_siblings'],
@@ -124,7 +114,6 @@ def downgrade() -> None:
         batch_op.drop_index('ix_organisation_ranking_siblings')
     op.drop_table('organisation_ranking')
     with op.batch_alter_table('cadre_ranking', schema=None) as batch_op:
-        batch_op.drop_index('ix_cadre_ranking_path')
         batch_op.drop_index('ix_cadre_ranking_org')
         batch_op.drop_index('ix_cadre_ranking_depth2')
         batch_op.drop_index('ix_cadre_ranking_depth1')

@@ -10,8 +10,8 @@ with nothing written.  Bounded and derandomized, so every run tries the same exa
 from __future__ import annotations
 
 import json
-from functools import partial
 from datetime import timedelta, timezone
+from functools import partial
 from pathlib import Path
 
 import pytest

@@ -145,11 +145,11 @@ def deploy(sessions, engine, process: str) -> int:
         return definition.id
 
 
-def requests_for(process: str) -> list[StartRequest]:
-    """Three cadres in different organisations (one county without an organiser)."""
-    dates = CONGRESS
-    return [StartRequest(dict(dates, cadre_assignee=cadre), organisation_id=org, business_key=f"{process}-{cadre}")
-            for cadre, org in [("zhang", "qd-sn"), ("li", "qd-sn-gw"), ("wang", "jn-lx")]]
+def requests_for(process: str, rounds: int = 1) -> list[StartRequest]:
+    """Three cadres in different organisations (one county without an organiser), ``rounds`` times."""
+    return [StartRequest(dict(CONGRESS, cadre_assignee=cadre), organisation_id=org,
+                         business_key=f"{process}-{cadre}-{n}")
+            for n in range(rounds) for cadre, org in [("zhang", "qd-sn"), ("li", "qd-sn-gw"), ("wang", "jn-lx")]]
 
 
 def start_one_by_one(sessions, engine, process: str, requests: list[StartRequest]) -> list[int]:
@@ -217,7 +217,7 @@ def counts(session) -> tuple[int, int, int, int]:
 @pytest.mark.parametrize("process", ["congress_study", "service_month", "bulk_mix"])
 def test_a_bulk_start_leaves_what_one_by_one_starts_leave(sessions, league, league_engine, process):
     definition_id = deploy(sessions, league_engine, process)
-    requests = requests_for(process)
+    requests = requests_for(process, rounds=3)  # enough rows for PostgreSQL's unnest statements
     with sessions() as session:
         before = last_notification(session)
     single = start_one_by_one(sessions, league_engine, process, requests)
