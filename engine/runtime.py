@@ -151,12 +151,13 @@ _PLAIN_GET_TASKS = _original(Workflow.get_tasks)
 
 
 def _get_tasks(workflow, first_task=None, **kwargs) -> list:
-    """``Workflow.get_tasks``: the tasks the iterator would give, collected in one depth-first pass.
+    """``Workflow.get_tasks``: the tasks the iterator would give, collected without the iterator.
 
     A list is collected before anything runs, so the tree does not change while it is walked.
     In that case the iterator's depth counter is always the depth of the next task below the
-    first one, which is what this pass keeps on its stack.  Subprocesses, breadth-first walks and
-    other filter or iterator classes go to the original.
+    first one, which is what the pass below keeps on its stack; and when few tasks match at all
+    they are found in the task dict and put in walk order (:func:`_in_walk_order`).
+    Subprocesses, breadth-first walks and other filter or iterator classes go to the original.
     """
     iterator = workflow.get_tasks_iterator(first_task, **kwargs)
     kind, task_filter = type(iterator), type(iterator.task_filter)
@@ -167,7 +168,17 @@ def _get_tasks(workflow, first_task=None, **kwargs) -> list:
         return list(iterator)
     task_filter = iterator.task_filter
     min_state, max_depth, end_at_spec = iterator.min_state, iterator.max_depth, iterator.end_at_spec
-    found, stack = [], [(iterator.task_list[0], 0)]
+    first = iterator.task_list[0]
+    if (task_filter.updated_ts == 0 and task_filter.manual is None and task_filter.spec_name is None
+            and task_filter.spec_class is None and getattr(task_filter, "lane", None) is None):
+        state = task_filter.state  # the usual get_tasks(state=...): no need to call _matches per task
+        matching = [task for task in first.workflow.tasks.values()
+                    if task._state & state and task.last_state_change >= 0]
+    else:
+        matching = [task for task in first.workflow.tasks.values() if _matches(task_filter, task)]
+    if len(matching) <= _FEW_MATCHES:
+        return _in_walk_order(first, matching, min_state, max_depth, end_at_spec)
+    found, stack = [], [(first, 0)]
     while stack:
         task, depth = stack.pop()
         if task._children and task._state >= min_state and depth < max_depth and task.task_spec.name != end_at_spec:
@@ -176,6 +187,55 @@ def _get_tasks(workflow, first_task=None, **kwargs) -> list:
         if _matches(task_filter, task):
             found.append(task)
     return found
+
+
+_PLAIN_UPDATE_WAITING = _original(Workflow.update_waiting_tasks)
+
+
+def _update_waiting_tasks(workflow) -> None:
+    """``Workflow.update_waiting_tasks``, skipping its walk of the tree when no task waits at all.
+
+    It runs after every task that completes and finds nothing while a start walks up to its
+    first wait; the walk only reads the tree until it finds a waiting task.
+    """
+    waiting = TaskState.WAITING
+    for task in workflow.tasks.values():
+        if task._state == waiting:
+            _PLAIN_UPDATE_WAITING(workflow)
+            return
+
+
+# get_tasks(state=READY) in every round of do_engine_steps matches one to three tasks of a tree
+# of dozens: finding those few in the task dict and ordering them costs less than the walk.
+_FEW_MATCHES = 4
+
+
+def _in_walk_order(first, matching: list, min_state: int, max_depth: int, end_at_spec) -> list:
+    """The tasks of ``matching`` the depth-first walk from ``first`` reaches, in the order it reaches them.
+
+    The walk reaches a task when it descends through every ancestor between ``first`` and the
+    task (state at least ``min_state``, depth below ``max_depth``, not the ``end_at_spec``);
+    depth-first order is the order of the child positions along the path from ``first``.
+    """
+    tasks = first.workflow.tasks
+    placed = []
+    for task in matching:
+        path, ancestors, node = [], [], task
+        while node is not first:
+            parent = tasks.get(node._parent) if node._parent is not None else None
+            if parent is None:
+                break  # not below ``first``
+            path.append(parent._children.index(node.id))
+            ancestors.append(parent)
+            node = parent
+        else:
+            depth = len(ancestors)
+            if all(a._state >= min_state and depth - 1 - i < max_depth and a.task_spec.name != end_at_spec
+                   for i, a in enumerate(ancestors)):
+                path.reverse()
+                placed.append((path, task))
+    placed.sort(key=lambda item: item[0])
+    return [task for _path, task in placed]
 
 
 _PLAIN_SET_STATE = _original(Task._set_state)
@@ -196,10 +256,12 @@ def _set_state(task: Task, value: int) -> None:
 
 
 _get_tasks.lianqing_original = _PLAIN_GET_TASKS
+_update_waiting_tasks.lianqing_original = _PLAIN_UPDATE_WAITING
 _next_task.lianqing_original = _PLAIN_NEXT[TaskIterator]
 _next_bpmn_task.lianqing_original = _PLAIN_NEXT[BpmnTaskIterator]
 _set_state.lianqing_original = _PLAIN_SET_STATE
 Workflow.get_tasks = _get_tasks
+Workflow.update_waiting_tasks = _update_waiting_tasks
 TaskIterator.__next__ = _next_task
 BpmnTaskIterator.__next__ = _next_bpmn_task
 Task._set_state = _set_state
@@ -478,7 +540,7 @@ class Engine:
         for change, row in zip(changes, rows):
             if change.header.id not in written_early:  # every column, so that all rows have the same keys
                 change.new_row = dict(row, id=change.header.id, error=None, ended_at=None, next_timer_at=None)
-        written = self._write(session, changes, cache=not bulk)
+        written = self._write(session, changes, bulk=bulk)
         started = []
         for row, instance_id, (values, new_task_ids) in zip(rows, ids, written):
             columns = dict(row, id=instance_id, error=None, ended_at=None, next_timer_at=None)
@@ -563,30 +625,33 @@ class Engine:
         return _Change(header, workflow, log, values, closed, new_rows)
 
     def _write(self, session: Session, changes: list[_Change],
-               cache: bool = True) -> list[tuple[dict[str, Any], tuple[int, ...]]]:
+               bulk: bool = False) -> list[tuple[dict[str, Any], tuple[int, ...]]]:
         """Write the changes of one or many steps with batched statements; per change (values, new task ids).
 
         The versioned UPDATEs go first: they are the guard that makes a second writer of the same
-        step fail before it touches the projection.  ``cache`` keeps the workflows for the next
-        step once the transaction commits (a bulk start does not: its instances wait for people).
+        step fail before it touches the projection.  Changes with a ``new_row`` are instances
+        started in this step whose row is inserted now.  A ``bulk`` start keeps no workflow in
+        the cache (its instances wait for people) and does not read the new task ids back.
         """
-        store.insert_instances(session, [dict(change.new_row, **change.values, version=change.header.version + 1)
-                                         for change in changes if change.new_row is not None])
+        store.insert_started_instances(session, [dict(change.new_row, **change.values, version=change.header.version + 1)
+                                                 for change in changes if change.new_row is not None])
         store.update_instances(session, [(change.header, change.values) for change in changes if change.new_row is None])
-        versions = [change.header.version + 1 for change in changes]
         for change in changes:
             store.close_human_tasks(session, change.header.id, change.closed)
-        new_ids = iter(store.insert_human_tasks(session, [row for change in changes for row in change.new_rows]))
+        returned = store.insert_human_tasks(session, [row for change in changes for row in change.new_rows],
+                                            return_ids=not bulk)
+        new_ids = iter(returned)
         listeners = changes[0].log.listeners if changes else ()
         write_events(session, [event for change in changes for event in change.log.events], listeners)
         written = []
-        for change, version in zip(changes, versions):
+        for change in changes:
+            version = change.header.version + 1
             change.log.events = []
-            if cache:
+            if not bulk:
                 session.info.setdefault(_PENDING_KEY, []).append((self._cache, change.header.id, version,
                                                                   change.workflow))
             written.append((dict(change.values, version=version),
-                            tuple(next(new_ids) for _row in change.new_rows)))
+                            tuple(next(new_ids) for _row in change.new_rows) if returned else ()))
         return written
 
     def _assign(self, context):

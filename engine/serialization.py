@@ -187,22 +187,26 @@ class _FreshTree:
                  and template.task_removed_event.n_subscribers() == 0
                  and all(type(t) is Task and t.__dict__.keys() == _TASK_ATTRIBUTES for t in template.tasks.values()))
         self.template = template if plain else None
+        # The tree by position: parent and children as indexes, so a copy needs no id lookups.
+        position = {task_id: index for index, task_id in enumerate(template.tasks)}
+        self.layout = [(position.get(t._parent), [position[c] for c in t._children], t)
+                       for t in template.tasks.values()]
+        self.root = position[template.task_tree.id]
 
     def copy(self, subprocess_specs: dict[str, Any]) -> BpmnWorkflow:
         """A new workflow equal to a freshly constructed one: same tree, new task ids and times."""
-        template = self.template
         workflow = BpmnWorkflow(self.spec, subprocess_specs, deserializing=True)
-        ids = dict(zip(template.tasks, _random_uuid4s(len(template.tasks))))
+        ids = _random_uuid4s(len(self.layout))
         now = time.time()
-        tasks = {}
-        for old, source in template.tasks.items():
+        copies = []
+        for index, (parent, children, source) in enumerate(self.layout):
             # Attributes set one by one, in Task.__init__'s order, so the object is laid out like one
             # SpiffWorkflow made (a filled __dict__ makes every later attribute read slower).
             task = Task.__new__(Task)
-            task.id = ids[old]
+            task.id = ids[index]
             task.workflow = workflow
-            task._parent = ids[source._parent] if source._parent is not None else None
-            task._children = [ids[child] for child in source._children]
+            task._parent = ids[parent] if parent is not None else None
+            task._children = [ids[child] for child in children]
             task._state = source._state
             task.triggered = source.triggered
             task.task_spec = source.task_spec
@@ -210,10 +214,10 @@ class _FreshTree:
             task.data = deepcopy(source.data) if source.data else {}
             task.internal_data = deepcopy(source.internal_data) if source.internal_data else {}
             task.last_state_change = now
-            tasks[task.id] = task
-        workflow.tasks = tasks
-        workflow.task_tree = tasks[ids[template.task_tree.id]]
-        workflow.data = deepcopy(template.data)
+            copies.append(task)
+        workflow.tasks = dict(zip(ids, copies))
+        workflow.task_tree = copies[self.root]
+        workflow.data = deepcopy(self.template.data)
         return workflow
 
 

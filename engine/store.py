@@ -5,10 +5,10 @@ more than SpiffWorkflow's own work.  These functions run statements built once, 
 themselves, in the session's transaction, and keep any ORM objects of the same rows that the
 session holds in step with the database.
 
-Many rows at once (a bulk start) go in one statement.  On PostgreSQL that statement takes one
-array per column and unnests them (:func:`insert_rows`): its text is the same for any
-number of rows, so psycopg does not re-parse a statement of thousands of placeholders (which
-SQLAlchemy's multi-row ``VALUES`` batches cost) and the server plans it once.
+Many rows at once (a bulk start) go in one statement (:func:`insert_rows`).  On PostgreSQL that
+is ``COPY … FROM STDIN`` when no ids are needed back, else an ``INSERT`` that takes one array per
+column and unnests them: either way psycopg does not re-parse a statement of thousands of
+placeholders, which SQLAlchemy's multi-row ``VALUES`` batches cost it.
 """
 from __future__ import annotations
 
@@ -151,6 +151,14 @@ def insert_instances(session: Session, rows: list[dict[str, Any]]) -> list[int]:
     return insert_rows(session, _instances, rows, return_ids=True)
 
 
+def insert_started_instances(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert complete instance rows whose ids were drawn with :func:`reserve_instance_ids`."""
+    if len(rows) == 1:
+        insert_instance(session, rows[0])
+    else:
+        insert_rows(session, _instances, rows)
+
+
 _RESERVE_IDS = text("SELECT nextval(pg_get_serial_sequence('process_instance', 'id')) FROM generate_series(1, :count)")
 
 
@@ -161,31 +169,62 @@ def reserve_instance_ids(session: Session, count: int) -> list[int] | None:
     return sorted(session.connection().execute(_RESERVE_IDS, {"count": count}).scalars())
 
 
-# Below this many rows a plain multi-row INSERT is cheaper for psycopg than dumping one array per column.
-UNNEST_FROM_ROWS = 8
+# Below this many rows a plain multi-row INSERT costs psycopg less than COPY or one array per column.
+BULK_FROM_ROWS = 8
 
 
 def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]], return_ids: bool = False) -> list[int]:
     """Insert rows that all have the same keys with one statement; with ``return_ids``, their ids in order.
 
-    PostgreSQL gets ``INSERT … SELECT … FROM unnest(:a::type[], :b::type[], …) WITH ORDINALITY``
-    in row order: the serial ids are drawn in that order, so sorting the returned ids gives them
-    in the order of ``rows``.  A few rows, and other databases, get SQLAlchemy's executemany
-    (batched ``VALUES … RETURNING``, sorted by parameter order).
+    PostgreSQL gets ``COPY`` without ``return_ids``, else ``INSERT … SELECT … FROM unnest(:a::type[],
+    :b::type[], …) WITH ORDINALITY`` in row order: the serial ids are drawn in that order, so
+    sorting the returned ids gives them in the order of ``rows``.  A few rows, and other
+    databases, get SQLAlchemy's executemany (batched ``VALUES … RETURNING``, sorted by parameter
+    order).
     """
     if not rows:
         return []
     connection = session.connection()
     names = tuple(rows[0])
-    if connection.dialect.name == "postgresql" and len(rows) >= UNNEST_FROM_ROWS:
+    if connection.dialect.name == "postgresql" and len(rows) >= BULK_FROM_ROWS:
+        if not return_ids:
+            _copy_rows(connection, table, names, rows)
+            return []
         result = connection.execute(_unnest_insert(table, names, return_ids),
                                     {f"u_{name}": [row[name] for row in rows] for name in names})
-        return sorted(result.scalars()) if return_ids else []
+        return sorted(result.scalars())
     if return_ids:
         statement = _executemany_insert(table)
         return list(connection.execute(statement, rows).scalars())
     connection.execute(insert(table), rows)
     return []
+
+
+def _copy_rows(connection, table: Table, names: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
+    """``COPY table (names) FROM STDIN`` in the connection's transaction, values bound as SQLAlchemy would.
+
+    psycopg formats COPY rows in C; an array parameter per column costs far more (it quotes each
+    element with a regular expression in Python).
+    """
+    processors = _bind_processors(connection.dialect, table, names)
+    cursor = connection.connection.driver_connection.cursor()
+    try:
+        with cursor.copy(_copy_statement(table, names)) as copy:
+            for row in rows:
+                copy.write_row([row[name] if process is None else process(row[name])
+                                for name, process in zip(names, processors)])
+    finally:
+        cursor.close()
+
+
+@lru_cache(maxsize=64)
+def _bind_processors(dialect, table: Table, names: tuple[str, ...]) -> tuple:
+    return tuple(table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names)
+
+
+@lru_cache(maxsize=64)
+def _copy_statement(table: Table, names: tuple[str, ...]) -> str:
+    return f"""COPY "{table.name}" ({', '.join(f'"{name}"' for name in names)}) FROM STDIN"""
 
 
 @lru_cache(maxsize=64)
@@ -228,7 +267,7 @@ def update_instances(session: Session, changes: list[tuple[InstanceHeader, dict[
     connection = session.connection()
     for keys, group in groups.items():
         keys = tuple(sorted((*keys, "version")))
-        if len(group) >= UNNEST_FROM_ROWS and connection.dialect.name == "postgresql":
+        if len(group) >= BULK_FROM_ROWS and connection.dialect.name == "postgresql":
             params = {"u_b_id": [header.id for header, _v in group],
                       "u_b_version": [header.version for header, _v in group]}
             for key in keys:
@@ -266,13 +305,13 @@ def _unnest_update(keys: tuple[str, ...]):
             .values({key: rows.c[key] for key in keys}))
 
 
-def insert_human_tasks(session: Session, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert new human-task rows; return their ids in the same order."""
+def insert_human_tasks(session: Session, rows: list[dict[str, Any]], return_ids: bool = True) -> list[int]:
+    """Insert new human-task rows; return their ids in the same order (if asked)."""
     if not rows:
         return []
     if len(rows) == 1:  # the common case; a list would take SQLAlchemy's batched "insertmanyvalues" path
         return [session.connection().execute(_INSERT_TASKS, rows[0]).scalar_one()]
-    return insert_rows(session, _tasks, rows, return_ids=True)
+    return insert_rows(session, _tasks, rows, return_ids=return_ids)
 
 
 def close_human_tasks(session: Session, instance_id: int, closed: list[dict[str, Any]]) -> None:

@@ -1,0 +1,1 @@
+"""Reliability tests: many clients racing on one task, one wish, one timer (PostgreSQL)."""
