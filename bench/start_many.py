@@ -11,10 +11,12 @@ and each process (``congress_study`` and ``service_month``), the script:
     a campaign launch job does; every chunk size and total is timed separately (wall clock, and the
     CPU time of this process);
   - for reference, starts 1,000 instances with ``Engine.start`` one by one (commit per chunk), and
-    measures SpiffWorkflow alone in memory (``BpmnWorkflow`` + ``do_engine_steps``, no database).
+    measures SpiffWorkflow alone in memory (a new workflow run to its first wait, no serialization,
+    no database), both as the library stands and with lianqing's shortcuts.
 
-``--workers 2`` also runs the campaign shape of the goal: the total split over two processes,
-each calling ``start_many`` on its own chunks, on the same database.
+``--workers 2`` also runs the campaign shape of the goal: the largest total split over two
+processes, each calling ``start_many`` on its own chunks of 300, on the same database.
+``--full`` makes that total 100,000 and adds a single-process run of 100,000.
 
 Usage:
   .venv/bin/python bench/start_many.py [--postgres postgresql://postgres@127.0.0.1:5432/test]
@@ -245,21 +247,24 @@ def in_memory_rate(process_id: str, count: int, stock: bool) -> float:
 
 # ---------------------------------------------------------------------------------------- main
 
-def measure(label: str, url: str, args, process_id: str, largest: int) -> list[tuple]:
+def measure(label: str, url: str, args, process_id: str) -> list[tuple]:
     """Every chunk size and total for one process on one database; rows for the table."""
     rows = []
+    largest = args.largest
     definition_id = deploy(url, process_id)
     requests = campaign_requests(url, process_id, largest)
-    for total in args.totals:
-        for chunk in args.chunks:
-            wall, cpu = run_start_many(url, definition_id, requests[:total], chunk)
-            rows.append((label, process_id, "start_many", chunk, total, total / wall, cpu / total * 1000))
-            print(*_fmt(rows[-1]), flush=True)
+    runs = [(total, chunk) for total in args.totals for chunk in args.chunks]
+    if args.full:
+        runs.append((100_000, 300))
+    for total, chunk in runs:
+        wall, cpu = run_start_many(url, definition_id, requests[:total], chunk)
+        rows.append((label, process_id, "start_many", chunk, total, total / wall, cpu / total * 1000))
+        print(*_fmt(rows[-1]), flush=True)
     wall, cpu = run_start_one_by_one(url, process_id, requests[:1000], 300)
     rows.append((label, process_id, "start, one by one", 300, 1000, 1000 / wall, cpu / 1000 * 1000))
     print(*_fmt(rows[-1]), flush=True)
     if args.workers > 1:
-        total = max(args.totals)
+        total = largest
         wall = run_workers(url, definition_id, process_id, total, 300, args.workers, 0)
         rows.append((label, process_id, f"start_many, {args.workers} processes", 300, total, total / wall, None))
         print(*_fmt(rows[-1]), flush=True)
@@ -279,13 +284,15 @@ def main() -> None:
     parser.add_argument("--no-sqlite", action="store_true", help="skip SQLite")
     parser.add_argument("--chunks", default="100,300,1000", help="chunk sizes (requests per start_many call)")
     parser.add_argument("--totals", default="1000,10000", help="instances per measurement")
-    parser.add_argument("--full", action="store_true", help="add a total of 100,000 (a province campaign)")
-    parser.add_argument("--workers", type=int, default=1, help="also run the largest total split over N processes")
+    parser.add_argument("--full", action="store_true",
+                        help="add 100,000 instances (a province campaign) at chunk 300, and for --workers")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="also start the largest total split over N processes (chunks of 300)")
     parser.add_argument("--processes", default=",".join(PROCESSES), help="process ids to measure")
     args = parser.parse_args()
     args.chunks = [int(c) for c in args.chunks.split(",")]
-    args.totals = [int(t) for t in args.totals.split(",")] + ([100_000] if args.full else [])
-    largest = max(args.totals)
+    args.totals = [int(t) for t in args.totals.split(",")]
+    largest = args.largest = 100_000 if args.full else max(args.totals)
     processes = args.processes.split(",")
     print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, python {platform.python_version()}, "
           f"load average {os.getloadavg()[0]:.2f}")
@@ -301,11 +308,11 @@ def main() -> None:
             if not args.no_sqlite:
                 with sqlite_database(directory, process_id) as url:
                     build_cadres(url, largest, now)
-                    measure("SQLite", url, args, process_id, largest)
+                    measure("SQLite", url, args, process_id)
             if args.postgres:
                 with postgres_database(args.postgres) as url:
                     build_cadres(url, largest, now)
-                    measure("PostgreSQL", url, args, process_id, largest)
+                    measure("PostgreSQL", url, args, process_id)
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
 
 
