@@ -190,7 +190,7 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]], retu
         if not return_ids:
             _copy_rows(connection, table, names, rows)
             return []
-        result = connection.execute(_unnest_insert(table, names, return_ids),
+        result = connection.execute(_unnest_insert(table, names),
                                     {f"u_{name}": [row[name] for row in rows] for name in names})
         return sorted(result.scalars())
     if return_ids:
@@ -228,11 +228,11 @@ def _copy_statement(table: Table, names: tuple[str, ...]) -> str:
 
 
 @lru_cache(maxsize=64)
-def _unnest_insert(table: Table, names: tuple[str, ...], return_ids: bool):
+def _unnest_insert(table: Table, names: tuple[str, ...]):
     arrays = func.unnest(*[bindparam(f"u_{name}", type_=ARRAY(table.c[name].type)) for name in names])
     rows = arrays.table_valued(*names, with_ordinality="u_order").render_derived()
     statement = insert(table).from_select(names, select(*[rows.c[name] for name in names]).order_by(rows.c.u_order))
-    return statement.returning(table.c.id) if return_ids else statement
+    return statement.returning(table.c.id)
 
 
 @lru_cache(maxsize=16)
