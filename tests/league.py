@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from workflows.models import Cadre, Contact, Organisation, User, Youth
 from workflows.organisations import create_organisation
-from workflows.people import hash_password
+from workflows.people import hash_password, new_user
 from workflows.roles import grant_role
 
 PASSWORD = "correct-horse-9"
@@ -79,3 +79,13 @@ def build_league(session: Session, now: datetime) -> League:
         league.youth[key] = youth
     session.flush()
     return league
+
+
+def give_youth_account(session: Session, league: League, key: str, now: datetime) -> str:
+    """Give a league youth their mobile-client account ("youth-<id>"), as after signing in once; return its username."""
+    person = session.get(Youth, league.youth[key].id)
+    user = new_user(f"youth-{person.id}", person.name, now)
+    session.add(user)
+    session.flush()
+    person.user_id = user.id
+    return user.username

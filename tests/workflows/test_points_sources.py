@@ -16,13 +16,13 @@ from sqlalchemy import select
 from engine.services import ServiceCall
 from tests.workflows.campaign_process_helpers import first_open_task as open_task
 from tests.workflows.campaign_process_helpers import sweep
+from tests.league import give_youth_account
 from workflows import accounts
 from workflows.activities import revoke_activity
 from workflows.contact_points import award_contact_points
 from workflows.interactions import record_comment, record_like, remove_interaction, share_article
 from workflows.league_engine import build_league_engine
 from workflows.models import Activity, Youth
-from workflows.people import new_user
 from workflows.points import PointEntry, cadre_score, league_year, year_scores
 from workflows.roster import import_roster
 from workflows.services import registry
@@ -93,13 +93,9 @@ def test_each_distinct_practice_item_scores_once(sessions, clock, league):
 def youth(sessions, clock, league):
     """The youth who asks and wishes, with an account (as after signing in once)."""
     with sessions() as session:
-        person = session.get(Youth, league.youth["xiaohong"].id)
-        user = new_user(f"youth-{person.id}", person.name, clock.now())
-        session.add(user)
-        session.flush()
-        person.user_id = user.id
+        username = give_youth_account(session, league, "xiaohong", clock.now())
         session.commit()
-        return user.username
+        return username
 
 
 @pytest.fixture

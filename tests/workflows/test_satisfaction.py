@@ -8,9 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from tests.workflows.campaign_process_helpers import deploy, first_open_task, instance
-from workflows.models import Youth
+from tests.league import give_youth_account
 from workflows.organisations import by_code
-from workflows.people import new_user
 from workflows.satisfaction import SatisfactionRating, record_rating, satisfaction_summary
 
 ANSWER = {"answer": "市南区团委暑期有“社区小管家”岗位，可在团区委公众号报名，每周两个半天。",
@@ -24,13 +23,9 @@ FULFILLED = {"fulfil_outcome": "fulfilled", "fulfilled_on": "2026-05-08",
 def youth(sessions, clock, league):
     """小明 with a mobile-client account ("youth-<id>")."""
     with sessions() as session:
-        person = session.get(Youth, league.youth["xiaoming"].id)
-        user = new_user(f"youth-{person.id}", person.name, clock.now())
-        session.add(user)
-        session.flush()
-        person.user_id = user.id
+        username = give_youth_account(session, league, "xiaoming", clock.now())
         session.commit()
-        return user.username
+        return username
 
 
 @pytest.fixture

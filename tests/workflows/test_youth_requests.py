@@ -12,9 +12,9 @@ import pytest
 
 from engine.errors import FormInvalid, NotAllowed, NotFound
 from tests.workflows.campaign_process_helpers import first_open_task, holding
+from tests.league import give_youth_account
 from workflows import wish_pool, youth_requests
 from workflows.inbox import inbox
-from workflows.models import Youth
 from workflows.organisations import by_code
 from workflows.people import new_user
 from workflows.roles import grant_role, load_actor
@@ -44,11 +44,7 @@ def youth_engine(sessions, clock, league, league_engine):
             session.flush()
             grant_role(session, user, "coordinator", org)
         for key in ("xiaoming", "xiaohong"):
-            person = session.get(Youth, league.youth[key].id)
-            user = new_user(f"youth-{person.id}", person.name, clock.now())
-            session.add(user)
-            session.flush()
-            person.user_id = user.id
+            give_youth_account(session, league, key, clock.now())
         session.commit()
     return league_engine
 
