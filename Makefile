@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 FLASK := $(BIN)/flask
 
-.PHONY: run worker beat test setup install lint-imports browser-deps bench clean
+.PHONY: run worker beat test setup install lint-imports browser-deps bench bench-deps translations clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,18 @@ test: setup lint-imports browser-deps
 
 bench: install
 	$(BIN)/python bench/engine_throughput.py
+
+# The HTTP load test's extra (locust): bench/load_test.py, docs/reliability.md "Load".
+bench-deps: install
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+
+# The UI's catalogues (README "Translating / 翻译"): collect the msgids (Chinese) of web/, merge them into
+# web/translations/*/LC_MESSAGES/messages.po (new ones empty or fuzzy: translate them), compile the .mo files.
+translations: install
+	$(BIN)/pybabel extract -F babel.cfg -k _l --add-location=file --sort-output --project=lianqing \
+		-o web/translations/messages.pot .
+	$(BIN)/pybabel update -i web/translations/messages.pot -d web/translations --ignore-obsolete
+	$(BIN)/pybabel compile -d web/translations --statistics
 
 clean:
 	rm -rf $(VENV) instance/*.db instance/*.db-* .pytest_cache

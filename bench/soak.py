@@ -58,15 +58,28 @@ NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout)
 
 # ------------------------------------------------------------------------------------- setting up
 
-def fresh_schema(base: str) -> tuple[str, str]:
+def fresh_schema(base: str, prefix: str = "soak") -> tuple[str, str]:
     """A new schema on ``base``: (its name, a URL whose connections use it)."""
-    schema = f"soak_{uuid.uuid4().hex[:10]}"
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = make_sql_engine(base)
     with admin.begin() as connection:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     admin.dispose()
+    return schema, schema_url(base, schema)
+
+
+def schema_url(base: str, schema: str) -> str:
+    """A URL on ``base`` whose connections use ``schema`` (``search_path``)."""
     separator = "&" if "?" in base else "?"
-    return schema, f"{base}{separator}options=-csearch_path%3D{schema}"
+    return f"{base}{separator}options=-csearch_path%3D{schema}"
+
+
+def drop_schema(base: str, schema: str) -> None:
+    """Drop ``schema`` and everything in it."""
+    admin = make_sql_engine(base)
+    with admin.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
 
 
 def prepare(url: str) -> dict[str, str]:
@@ -95,20 +108,33 @@ def prepare(url: str) -> dict[str, str]:
 
 
 class Server:
-    """gunicorn on ``port`` in its own process group, so one SIGKILL takes master and workers at once."""
+    """gunicorn on ``port`` in its own process group, so one SIGKILL takes master and workers at once.
 
-    def __init__(self, url: str, port: int, log_path: Path):
+    ``sweeper``: each worker also runs the periodic jobs (``LIANQING_START_SWEEPER=1``, the soak's
+    racing sweepers); ``env``: more environment variables for the app.
+    """
+
+    def __init__(self, url: str, port: int, log_path: Path, workers: int = 2, threads: int = 4,
+                 sweeper: bool = True, env: dict[str, str] | None = None):
         self.url, self.port, self.log_path = url, port, log_path
+        self.workers, self.threads, self.sweeper, self.env = workers, threads, sweeper, env or {}
         self.process: subprocess.Popen | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The gunicorn master's process id while it runs."""
+        return self.process.pid if self.process is not None else None
 
     def start(self, timeout: float = 60) -> None:
         """Start gunicorn and wait until ``/health`` answers."""
-        env = dict(os.environ, DATABASE_URL=self.url, LIANQING_START_SWEEPER="1", LIANQING_SWEEP_INTERVAL="1",
-                   SECRET_KEY="soak", LIANQING_LOG_FORMAT="json", PYTHONPATH=str(REPO_ROOT))
+        env = dict(os.environ, DATABASE_URL=self.url, LIANQING_START_SWEEPER="1" if self.sweeper else "0",
+                   LIANQING_SWEEP_INTERVAL="1", SECRET_KEY="soak", LIANQING_LOG_FORMAT="json",
+                   PYTHONPATH=str(REPO_ROOT))
+        env.update(self.env)
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child, closed with it
         self.process = subprocess.Popen(
-            [str(REPO_ROOT / ".venv" / "bin" / "gunicorn"), "--workers", "2", "--threads", "4",
-             "--bind", f"127.0.0.1:{self.port}", "--graceful-timeout", "1", "wsgi:app"],
+            [str(REPO_ROOT / ".venv" / "bin" / "gunicorn"), "--workers", str(self.workers), "--threads",
+             str(self.threads), "--bind", f"127.0.0.1:{self.port}", "--graceful-timeout", "1", "wsgi:app"],
             cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         deadline = time.monotonic() + timeout
@@ -118,8 +144,35 @@ class Server:
                     return
             except NETWORK_ERRORS:
                 pass
+            if self.process.poll() is not None:
+                break
             time.sleep(0.2)
         raise RuntimeError(f"gunicorn did not come up in {timeout}s; see {self.log_path}")
+
+    def worker_pids(self) -> list[int]:
+        """Process ids of the gunicorn workers (the master's children), from ``/proc``."""
+        if self.process is None:
+            return []
+        workers = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()  # after "pid (name)": state, ppid, ...
+            except (OSError, IndexError):
+                continue  # the process ended meanwhile
+            if int(fields[1]) == self.process.pid:
+                workers.append(int(stat.parent.name))
+        return sorted(workers)
+
+    def stop(self) -> None:
+        """Stop gunicorn the ordinary way (SIGTERM to the master), SIGKILL if it hangs."""
+        if self.process is None:
+            return
+        try:
+            self.process.terminate()
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            pass
+        self.kill9()
 
     def kill9(self) -> None:
         """SIGKILL the whole process group (the master and its workers), as a power cut would."""
@@ -321,10 +374,7 @@ def main() -> int:
     finally:
         server.kill9()
         if not args.keep:
-            admin = make_sql_engine(base)
-            with admin.begin() as connection:
-                connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
+            drop_schema(base, schema)
     print(f"kills survived: {kills} (kill -9 of gunicorn master and workers, restarted each time)")
     print("answers: " + ", ".join(f"{k}: {v}" for k, v in sorted(load.answers.items())))
     print("totals: " + ", ".join(f"{k}: {v}" for k, v in totals.items()))

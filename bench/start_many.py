@@ -201,29 +201,17 @@ def run_workers(url: str, definition_id: int, process_id: str, total: int, chunk
     return time.perf_counter() - began
 
 
-@contextmanager
 def stock_spiffworkflow():
-    """SpiffWorkflow's own tree walk and state logging, without lianqing's replacements (engine/runtime.py)."""
-    from SpiffWorkflow.bpmn.util.task import BpmnTaskIterator
-    from SpiffWorkflow.task import Task
-    from SpiffWorkflow.util.task import TaskIterator
-    from SpiffWorkflow.workflow import Workflow
-
-    from engine import runtime
-    patched = (Workflow.get_tasks, TaskIterator.__next__, BpmnTaskIterator.__next__, Task._set_state)
-    Workflow.get_tasks, Task._set_state = runtime._PLAIN_GET_TASKS, runtime._PLAIN_SET_STATE
-    TaskIterator.__next__, BpmnTaskIterator.__next__ = runtime._PLAIN_NEXT[TaskIterator], runtime._PLAIN_NEXT[BpmnTaskIterator]
-    try:
-        yield
-    finally:
-        Workflow.get_tasks, TaskIterator.__next__, BpmnTaskIterator.__next__, Task._set_state = patched
+    """SpiffWorkflow's own functions, without lianqing's replacements (engine/spiff_speedups.py)."""
+    from engine import spiff_speedups
+    return spiff_speedups.unpatched()
 
 
 def in_memory_rate(process_id: str, count: int, stock: bool) -> float:
     """Instances/s of SpiffWorkflow alone: a new workflow run to its first wait, no serialization, no database.
 
     ``stock``: ``BpmnWorkflow(...)`` and SpiffWorkflow's own code; else lianqing's shortcuts
-    (:func:`engine.serialization.new_workflow` and the tree walk of :mod:`engine.runtime`).
+    (:func:`engine.serialization.new_workflow` and :mod:`engine.spiff_speedups`).
     """
     from engine.definitions import parse_definition
     from engine.serialization import new_workflow
@@ -273,7 +261,7 @@ def measure(label: str, url: str, args, process_id: str) -> list[tuple]:
 
 def _fmt(row: tuple) -> tuple[str, ...]:
     label, process_id, how, chunk, total, rate, cpu_ms = row
-    cpu = f"{cpu_ms:.2f}" if cpu_ms is not None else "-"
+    cpu = f"{cpu_ms:.3f}" if cpu_ms is not None else "-"
     return (f"{label:10}", f"{process_id:15}", f"{how:24}", f"{chunk:>6}", f"{total:>7,}", f"{rate:>9,.0f}", f"{cpu:>9}")
 
 

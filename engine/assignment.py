@@ -24,7 +24,13 @@ class Assignment:
 
 @dataclass(frozen=True)
 class TaskContext:
-    """What a resolver may look at: the lane, the instance's organisation, the data, the task's properties."""
+    """What a resolver may look at: the lane, the instance's organisation, the data, the task's properties.
+
+    ``lookups`` is scratch space for what a resolver reads from the database, shared by every new
+    task of one engine operation (all the instances of a ``start_many`` call): the engine empties
+    it before any service task runs and drops it when the operation ends, so nothing read there
+    outlives the operation or misses a change made during it.
+    """
 
     lane: str | None
     organisation_id: str | None
@@ -32,6 +38,7 @@ class TaskContext:
     properties: dict[str, str]
     evaluate: Callable[[str], Any]
     session: Any = None
+    lookups: dict[Any, Any] | None = None
 
 
 class AssignmentResolver(Protocol):

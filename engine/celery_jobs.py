@@ -9,7 +9,8 @@ So a job can run more than once, and every handler must be idempotent.
 Each worker takes one message at a time (prefetch multiplier 1), so a long job never holds others
 back.  All Redis keys of an app start with ``<queue>:``, so two deployments (or two tests) sharing
 one Redis never see, or redeliver, each other's messages.  Periodic jobs become the beat schedule;
-exactly one ``celery beat`` must run.
+exactly one ``celery beat`` must run; a job registered ``singleton=True`` still runs one at a time
+if a message is delivered twice (``engine/job_locks.py``).
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from datetime import timedelta
 from celery import Celery
 
 from .errors import NotFound
-from .jobs import JobContext, JobRegistry, RetryPolicy, portable_payload
+from .jobs import JobContext, JobRegistry, RetryPolicy, portable_payload, run_job
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ def build_celery_app(registry: JobRegistry, settings: CelerySettings,
         if context.queue is None:
             context.queue = sender
         try:
-            spec.handler(context, payload)
+            run_job(spec, context, payload)  # a singleton another worker is running is skipped
         except Exception as exc:
             attempt = task.request.retries + 1
             if spec.every_seconds is not None or attempt >= retry.max_attempts:

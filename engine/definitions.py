@@ -26,12 +26,15 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (CycleTimerEventDef
                                                               DurationTimerEventDefinition,
                                                               TimeDateEventDefinition,
                                                               TimerEventDefinition)
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask, StandardLoopTask
 from SpiffWorkflow.bpmn.specs.mixins.script_task import ScriptEngineTask
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser import SpiffBpmnParser
 
 from .errors import BpmnProblem, InvalidBpmn, UnsafeExpression
 from .expressions import parse_expression, parse_script
+from .forms import pattern_problems
+from .multi_instance import DEFAULT_MAX_MULTI_INSTANCE, literal_cardinality
 
 MAX_BPMN_BYTES = 2 * 1024 * 1024
 MAX_FORM_BYTES = 256 * 1024
@@ -223,6 +226,14 @@ def _reference_problem(schema: Any) -> str | None:
     return None
 
 
+def _pattern_problem(form: str, pointer: str, reason: str) -> BpmnProblem:
+    """A form's pattern RE2 cannot run, named by its field (``/properties/a/items/properties/b/pattern``: ``a/b``)."""
+    parts = pointer.split("/")
+    field = "/".join(parts[i + 1] for i in range(len(parts) - 1) if parts[i] == "properties")
+    where = (f"表单字段「{field}」", f"form field '{field}'") if field else ("表单", "the form")
+    return BpmnProblem(f"{where[0]}的正则表达式无法使用 / {where[1]} ({pointer}): {reason}", file=form)
+
+
 def _load_forms(forms: dict[str, bytes | str | dict]) -> tuple[dict[str, Any], list[BpmnProblem]]:
     loaded, problems = {}, []
     for name, content in forms.items():
@@ -237,6 +248,10 @@ def _load_forms(forms: dict[str, bytes | str | dict]) -> tuple[dict[str, Any], l
             reference_problem = _reference_problem(schema)
             if reference_problem:
                 raise ValueError(reference_problem)
+            regex_problems = pattern_problems(schema)
+            if regex_problems:
+                problems += [_pattern_problem(name, pointer, reason) for pointer, reason in regex_problems]
+                continue
             loaded[name] = schema
         except (ValueError, SchemaError) as exc:
             message = exc.message if isinstance(exc, SchemaError) else str(exc)
@@ -294,8 +309,26 @@ def _timer_problem(definition: TimerEventDefinition) -> str | None:
     return None
 
 
+def _fan_out_problem(task_spec, limit: int) -> str | None:
+    """Why a multi-instance cardinality or a loop maximum written as a number is refused, or ``None``."""
+    if isinstance(task_spec, MultiInstanceTask) and isinstance(task_spec.cardinality, str):
+        count = literal_cardinality(task_spec.cardinality)
+        if count is not None and count < 0:
+            return (f"多实例数量 {count} 不能为负 / the multi-instance cardinality {count} is negative; "
+                    "it must be a whole number of at least 0")
+        if count is not None and count > limit:
+            return (f"多实例数量 {count:,} 超过上限 {limit:,} / the multi-instance cardinality {count:,} is above "
+                    f"the limit of {limit:,} instances (engine setting max_multi_instance, "
+                    "LIANQING_MAX_MULTI_INSTANCE); split the work or raise the limit")
+    if isinstance(task_spec, StandardLoopTask) and task_spec.maximum is not None and task_spec.maximum > limit:
+        return (f"循环上限 {task_spec.maximum:,} 超过 {limit:,} / loopMaximum {task_spec.maximum:,} is above the "
+                f"limit of {limit:,} iterations (engine setting max_multi_instance, LIANQING_MAX_MULTI_INSTANCE)")
+    return None
+
+
 def check_spec(spec, subprocess_specs: dict[str, Any], forms: dict[str, Any],
-               known_services: set[str] | None) -> list[tuple[str | None, str]]:
+               known_services: set[str] | None,
+               max_multi_instance: int = DEFAULT_MAX_MULTI_INSTANCE) -> list[tuple[str | None, str]]:
     """Return (element id, message) for every problem in a parsed spec and its subprocesses."""
     problems: list[tuple[str | None, str]] = []
     for process in [spec, *subprocess_specs.values()]:
@@ -321,6 +354,9 @@ def check_spec(spec, subprocess_specs: dict[str, Any], forms: dict[str, Any],
                 message = _timer_problem(definition)
                 if message:
                     problems.append((element_id, message))
+            fan_out = _fan_out_problem(task_spec, max_multi_instance)
+            if fan_out:
+                problems.append((element_id, fan_out))
             operation = getattr(task_spec, "operation_name", None)
             if operation is not None and known_services is not None and operation not in known_services:
                 problems.append((element_id, f"service task calls '{operation}', which is not a registered "
@@ -332,8 +368,12 @@ def check_spec(spec, subprocess_specs: dict[str, Any], forms: dict[str, Any],
 
 
 def parse_definition(content: bytes, filename: str, forms: dict[str, bytes | str | dict] | None = None,
-                     known_services: set[str] | None = None) -> ParsedDefinition:
-    """Check and parse one BPMN file (with its form files); raise :class:`InvalidBpmn` on any problem."""
+                     known_services: set[str] | None = None,
+                     max_multi_instance: int = DEFAULT_MAX_MULTI_INSTANCE) -> ParsedDefinition:
+    """Check and parse one BPMN file (with its form files); raise :class:`InvalidBpmn` on any problem.
+
+    ``max_multi_instance`` caps a multi-instance cardinality or loop maximum written as a number.
+    """
     if len(filename) > MAX_NAME_CHARS:
         raise InvalidBpmn(BpmnProblem(f"the file name is {len(filename):,} characters long; the limit is "
                                       f"{MAX_NAME_CHARS}", file=filename[:80] + "…"))
@@ -364,7 +404,7 @@ def parse_definition(content: bytes, filename: str, forms: dict[str, bytes | str
         # SpiffWorkflow's parser reports several structural errors as plain exceptions.
         raise InvalidBpmn(BpmnProblem(f"cannot be parsed as an executable process: {exc!r}",
                                       file=filename)) from None
-    problems = check_spec(spec, subprocess_specs, loaded_forms, known_services)
+    problems = check_spec(spec, subprocess_specs, loaded_forms, known_services, max_multi_instance)
     if problems:
         raise InvalidBpmn([BpmnProblem(message, file=filename, line=_line_of(tree, element), element_id=element)
                            for element, message in problems])

@@ -1,21 +1,146 @@
-"""Server-side validation of task data against the task's JSON Schema."""
+"""Server-side validation of task data against the task's JSON Schema.
+
+A form's ``pattern`` and ``patternProperties`` run on RE2 (``google-re2``), a regular-expression
+engine whose time is linear in the input, not on Python's backtracking ``re``: with Python's,
+``"pattern": "^(a+)+$"`` and a 50-character value of ``a``'s ending in ``!`` keeps a worker busy for
+longer than the age of the universe.  RE2 has no backreferences or lookaround; a form whose pattern
+RE2 cannot compile is refused at deploy (:func:`pattern_problems`, called by ``definitions.py``).
+"""
 from __future__ import annotations
 
 from functools import lru_cache
 import json
 import math
-from typing import Any
+import re
+from typing import Any, Iterator
 
-from jsonschema import Draft202012Validator, FormatChecker
+import re2
+from jsonschema import Draft202012Validator, FormatChecker, validators
+from jsonschema.exceptions import ValidationError
 
 from .errors import FieldError, FormInvalid
 
 MAX_FORM_DATA_BYTES = 1024 * 1024
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a refused pattern is reported to the deployer, not logged to stderr by RE2
+# JSON Schema patterns are ECMA-262 regular expressions, which write a code point as \uXXXX; RE2 as \x{XXXX}.
+_ECMA_ESCAPE = re.compile(r"\\(\\|u([0-9A-Fa-f]{4}))")
+
+
+@lru_cache(maxsize=1024)
+def compile_pattern(pattern: str) -> re2._Regexp:
+    """``pattern`` (a JSON Schema regular expression) compiled by RE2; ``re2.error`` if RE2 cannot run it."""
+    translated = _ECMA_ESCAPE.sub(lambda m: f"\\x{{{m.group(2)}}}" if m.group(2) else m.group(0), pattern)
+    return re2.compile(translated, options=_RE2_OPTIONS)
+
+
+def _unrunnable(pattern: str) -> ValidationError | None:
+    """An error for a pattern RE2 cannot compile (a form deployed before patterns ran on RE2), else ``None``."""
+    try:
+        compile_pattern(pattern)
+    except re2.error:
+        return ValidationError(f"格式规则 {pattern!r} 无法执行，请重新部署表单 / the pattern {pattern!r} cannot be "
+                               "checked (no backreferences or lookaround); the form must be redeployed")
+    return None
+
+
+def _pattern(validator, pattern: str, instance: Any, schema: dict) -> Iterator[ValidationError]:
+    if not validator.is_type(instance, "string"):
+        return
+    if (error := _unrunnable(pattern)) is not None:
+        yield error
+    elif compile_pattern(pattern).search(instance) is None:
+        shown = instance if len(instance) <= 60 else instance[:60] + "…"
+        yield ValidationError(f"{shown!r} does not match {pattern!r}")
+
+
+def _pattern_properties(validator, patterns: dict, instance: Any, schema: dict) -> Iterator[ValidationError]:
+    if not validator.is_type(instance, "object"):
+        return
+    for pattern, subschema in patterns.items():
+        if (error := _unrunnable(pattern)) is not None:
+            yield error
+            continue
+        for key, value in instance.items():
+            if compile_pattern(pattern).search(key) is not None:
+                yield from validator.descend(value, subschema, path=key, schema_path=pattern)
+
+
+_additional_properties = Draft202012Validator.VALIDATORS["additionalProperties"]
+
+
+def _additional_properties_re2(validator, allowed: Any, instance: Any, schema: dict) -> Iterator[ValidationError]:
+    """jsonschema's own, except that keys are matched against ``patternProperties`` with RE2."""
+    patterns = schema.get("patternProperties")
+    if not patterns or not validator.is_type(instance, "object"):
+        yield from _additional_properties(validator, allowed, instance, schema)
+        return
+    known = schema.get("properties", {})
+    runnable = [compile_pattern(pattern) for pattern in patterns if _unrunnable(pattern) is None]
+    extras = [key for key in instance if key not in known and not any(p.search(key) is not None for p in runnable)]
+    if validator.is_type(allowed, "object"):
+        for extra in extras:
+            yield from validator.descend(instance[extra], allowed, path=extra)
+    elif not allowed and extras:
+        joined = ", ".join(repr(each) for each in sorted(extras))
+        yield ValidationError(f"{joined} {'does' if len(extras) == 1 else 'do'} not match any of the regexes: "
+                              + ", ".join(repr(each) for each in sorted(patterns)))
+
+
+FormValidator = validators.extend(Draft202012Validator, {
+    "pattern": _pattern, "patternProperties": _pattern_properties,
+    "additionalProperties": _additional_properties_re2})
 
 
 @lru_cache(maxsize=512)
 def _validator(schema_text: str) -> Draft202012Validator:
-    return Draft202012Validator(json.loads(schema_text), format_checker=FormatChecker())
+    return FormValidator(json.loads(schema_text), format_checker=FormatChecker())
+
+
+# Keywords whose value is a schema, a list of schemas, or a mapping of names to schemas (draft 2020-12).
+_ONE_SCHEMA = ("items", "additionalProperties", "not", "if", "then", "else", "contains", "propertyNames",
+               "unevaluatedItems", "unevaluatedProperties", "additionalItems")
+_SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems", "items")
+_SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
+
+
+def pattern_problems(schema: Any) -> list[tuple[str, str]]:
+    """(field, reason) for each ``pattern`` or ``patternProperties`` key of a form that RE2 cannot run.
+
+    The field is the JSON pointer of the keyword inside the form (``/properties/phone/pattern``).
+    ``unevaluatedProperties`` beside ``patternProperties`` is refused too: jsonschema would match
+    those keys with Python's backtracking engine.
+    """
+    problems: list[tuple[str, str]] = []
+    stack: list[tuple[Any, str]] = [(schema, "")]
+    while stack:
+        node, path = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        found = [(f"{path}/pattern", node["pattern"])] if isinstance(node.get("pattern"), str) else []
+        if isinstance(node.get("patternProperties"), dict):
+            found += [(f"{path}/patternProperties/{key}", key) for key in node["patternProperties"]]
+            if "unevaluatedProperties" in node:
+                problems.append((f"{path}/unevaluatedProperties", "unevaluatedProperties cannot be combined with "
+                                 "patternProperties (its keys would be matched by a backtracking engine); "
+                                 "use additionalProperties"))
+        for where, pattern in found:
+            try:
+                compile_pattern(pattern)
+            except re2.error as exc:
+                reason = exc.args[0] if exc.args else exc
+                reason = reason.decode(errors="replace") if isinstance(reason, bytes) else str(reason)
+                problems.append((where, f"pattern {pattern!r} cannot run on RE2, the linear-time engine forms use: "
+                                        f"{reason} (no backreferences, lookahead or lookbehind)"))
+        for keyword in _ONE_SCHEMA:
+            stack.append((node.get(keyword), f"{path}/{keyword}"))
+        for keyword in _SCHEMA_LISTS:
+            if isinstance(node.get(keyword), list):
+                stack += [(item, f"{path}/{keyword}/{i}") for i, item in enumerate(node[keyword])]
+        for keyword in _SCHEMA_MAPS:
+            if isinstance(node.get(keyword), dict):
+                stack += [(item, f"{path}/{keyword}/{name}") for name, item in node[keyword].items()]
+    return sorted(problems)
 
 
 MAX_FORM_DATA_DEPTH = 32

@@ -12,6 +12,11 @@ Delivery is at least once under both: **every handler must be idempotent** and c
 work through ``ctx.session_factory()``.  A handler that raises is logged and retried a bounded
 number of times with back-off (:class:`RetryPolicy`); a periodic job (``every_seconds``) is not
 retried: its next run is the retry.
+
+A job registered with ``singleton=True`` runs one at a time across every process on the same
+database (``engine/job_locks.py``: an advisory lock on PostgreSQL, a file lock on SQLite): a run
+that finds another one going is skipped, logged at debug level.  Both backends run handlers
+through :func:`run_job`, which applies it.
 """
 from __future__ import annotations
 
@@ -32,6 +37,7 @@ from sqlalchemy.orm import Session
 
 from .clock import Clock
 from .errors import NotFound
+from .job_locks import cluster_lock
 from .runtime import Engine
 
 log = logging.getLogger(__name__)
@@ -63,11 +69,12 @@ Handler = Callable[[JobContext, dict], None]
 
 @dataclass(frozen=True)
 class JobSpec:
-    """A registered job: its name, handler and, for a periodic job, its interval."""
+    """A registered job: its name, handler, for a periodic job its interval, and whether it runs one at a time."""
 
     name: str
     handler: Handler
     every_seconds: float | None = None
+    singleton: bool = False
 
 
 class JobRegistry:
@@ -76,8 +83,13 @@ class JobRegistry:
     def __init__(self) -> None:
         self._jobs: dict[str, JobSpec] = {}
 
-    def job(self, name: str, every_seconds: float | None = None) -> Callable[[Handler], Handler]:
-        """Register the decorated ``handler(ctx, payload)`` as job ``name`` (periodic if ``every_seconds``)."""
+    def job(self, name: str, every_seconds: float | None = None, *,
+            singleton: bool = False) -> Callable[[Handler], Handler]:
+        """Register the decorated ``handler(ctx, payload)`` as job ``name`` (periodic if ``every_seconds``).
+
+        ``singleton``: at most one run at a time across all processes; a run that finds another
+        going is skipped (for periodic jobs whose next tick does the work anyway).
+        """
         if every_seconds is not None and every_seconds <= 0:
             raise ValueError(f"every_seconds must be positive, not {every_seconds!r} (job {name!r})")
 
@@ -85,7 +97,7 @@ class JobRegistry:
             if name in self._jobs:
                 raise ValueError(f"job {name!r} is registered twice ({self._jobs[name].handler.__qualname__}, "
                                  f"{handler.__qualname__})")
-            self._jobs[name] = JobSpec(name, handler, every_seconds)
+            self._jobs[name] = JobSpec(name, handler, every_seconds, singleton)
             return handler
         return register
 
@@ -106,6 +118,22 @@ class JobRegistry:
 
     def __contains__(self, name: object) -> bool:
         return name in self._jobs
+
+
+def run_job(spec: JobSpec, context: JobContext, payload: dict) -> bool:
+    """Run ``spec``'s handler; a singleton only under its cluster-wide lock.  Whether it ran (not skipped).
+
+    The handler's exceptions propagate (the backend logs and retries them).
+    """
+    if not spec.singleton:
+        spec.handler(context, payload)
+        return True
+    with cluster_lock(context.session_factory, spec.name) as held:
+        if not held:
+            log.debug("job %s skipped: another process is running it", spec.name)
+            return False
+        spec.handler(context, payload)
+        return True
 
 
 @dataclass(frozen=True)
@@ -300,7 +328,7 @@ class InProcessJobQueue:
             job.attempts += 1
             error = None
             try:
-                self.registry.get(job.name).handler(self.context, job.payload)
+                run_job(self.registry.get(job.name), self.context, job.payload)
             except Exception as exc:  # a failing handler never ends the worker thread
                 error = exc
                 log.exception("job %s failed (attempt %d of %d)", job.name, job.attempts,

@@ -94,13 +94,13 @@ def interrupted_by_timer(task) -> bool:
 
 
 def new_task_row(instance, task, assign: Callable[[TaskContext], Assignment], evaluate: Callable[[str], Any],
-                 now: datetime, session: Any = None) -> dict[str, Any]:
-    """The ``human_task`` row of a task that just became ready."""
+                 now: datetime, session: Any = None, lookups: dict[Any, Any] | None = None) -> dict[str, Any]:
+    """The ``human_task`` row of a task that just became ready (``lookups``: see :class:`TaskContext`)."""
     spec = task.task_spec
     extensions = getattr(spec, "extensions", None) or {}
     properties = extensions.get("properties", {}) or {}
     assignment = assign(TaskContext(lane=spec.lane, organisation_id=instance.organisation_id, data=task.data,
-                                    properties=properties, evaluate=evaluate, session=session))
+                                    properties=properties, evaluate=evaluate, session=session, lookups=lookups))
     due_at, remind_at = deadlines(task)
     return {"instance_id": instance.id, "task_id": str(task.id), "process_id": instance.process_id,
             "bpmn_id": spec.bpmn_id, "name": spec.bpmn_name or spec.bpmn_id, "lane": spec.lane,

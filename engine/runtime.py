@@ -7,9 +7,7 @@ from the engine's clock; SpiffWorkflow's timers read the same clock through :mod
 """
 from __future__ import annotations
 
-import logging
 import threading
-import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,14 +18,11 @@ from uuid import UUID
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
-from SpiffWorkflow.bpmn.util.task import BpmnTaskFilter, BpmnTaskIterator
 from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition, SignalEventDefinition
-from SpiffWorkflow.task import Task
-from SpiffWorkflow.util.task import TaskFilter, TaskIterator, TaskState
-from SpiffWorkflow.workflow import Workflow
+from SpiffWorkflow.util.task import TaskState
 
-from . import store
+from . import spiff_speedups, store
 from .assignment import AssigneePolicy, AssignmentResolver, LaneAssignmentResolver, TaskPolicy
 from .audit import AuditListener, AuditLog, write_events
 from .clock import Clock, SystemClock, clock_in_effect, utc
@@ -36,6 +31,7 @@ from .errors import (ConcurrentUpdate, EngineError, InvalidBpmn, NotFound, TaskA
                      WorkflowFailed)
 from .expressions import RestrictedEnvironment, RestrictedScriptEngine
 from .forms import validate_form
+from .multi_instance import DEFAULT_MAX_MULTI_INSTANCE, fan_out_limit
 from .models import HumanTask, ProcessDefinition, ProcessInstance
 from .projection import (diff_ready_tasks, earliest_timer, new_task_row, ready_manual_tasks, reminded_task,
                          waiting_timers)
@@ -45,226 +41,7 @@ from .store import InstanceHeader
 
 OPEN = HumanTask.OPEN_STATES
 
-
-# ------------------------------------------------------------------ SpiffWorkflow, made cheaper
-# Starting an instance is mostly SpiffWorkflow walking its task tree: a full walk for the ready
-# tasks in every round of do_engine_steps and for the waiting ones after every task that
-# completes.  These replacements do exactly what the originals do (same tasks, same order, same
-# laziness, same depth bookkeeping), with fewer Python calls; tests/engine/test_start_many.py
-# compares them with the originals on every deployed process.  They stand aside (call the
-# original) for anything but SpiffWorkflow's own iterator, filter and task classes.
-
-def _original(function):
-    """The library's own function, also when this module is imported a second time."""
-    return getattr(function, "lianqing_original", function)
-
-
-_PLAIN_NEXT = {TaskIterator: _original(TaskIterator.__next__), BpmnTaskIterator: _original(BpmnTaskIterator.__next__)}
-
-
-def _walk_up_after_leaf(iterator, task, task_list) -> None:
-    """``TaskIterator._handle_leaf_depth`` without walking when a sibling follows (the walk would not move)."""
-    following = task_list[0]
-    if following.workflow is task.workflow and (following._parent is task._parent
-                                                or following._parent == task._parent):
-        return
-    ancestor = following.parent
-    current = task.parent
-    while current is not None and current is not ancestor:
-        current = current.parent
-        iterator.depth -= 1
-
-
-def _next_task(iterator):
-    """``TaskIterator.__next__`` (with ``_next`` and ``TaskFilter.matches``) in one function."""
-    if type(iterator) is not TaskIterator:
-        return _PLAIN_NEXT[TaskIterator](iterator)
-    task_filter = iterator.task_filter
-    plain = type(task_filter) is TaskFilter
-    while True:
-        task_list = iterator.task_list
-        if not task_list:
-            raise StopIteration()
-        task = task_list.pop(0)
-        if (task._children and task._state >= iterator.min_state and iterator.depth < iterator.max_depth
-                and task.task_spec.name != iterator.end_at_spec):
-            tasks = task.workflow.tasks
-            children = [tasks.get(child) for child in task._children]
-            if iterator.depth_first:
-                iterator.task_list = children + task_list
-                iterator.depth += 1
-            else:
-                task_list.extend(children)
-                iterator._update_depth(task)
-        elif iterator.depth_first and task_list:
-            _walk_up_after_leaf(iterator, task, task_list)
-        if _matches(task_filter, task) if plain else task_filter.matches(task):
-            return task
-
-
-def _next_bpmn_task(iterator):
-    """``BpmnTaskIterator.__next__`` (with ``_next`` and ``BpmnTaskFilter.matches``) in one function."""
-    if type(iterator) is not BpmnTaskIterator:
-        return _PLAIN_NEXT[BpmnTaskIterator](iterator)
-    task_filter = iterator.task_filter
-    plain = type(task_filter) is BpmnTaskFilter and task_filter.catches_event is None
-    while True:
-        task_list = iterator.task_list
-        if not task_list:
-            raise StopIteration()
-        task = task_list.pop(0)
-        workflow = task.workflow
-        subprocesses = workflow.top_workflow.subprocesses
-        subprocess = subprocesses.get(task.id) if subprocesses else None
-        if ((task._children or subprocess is not None) and (task._state >= iterator.min_state or subprocess is not None)
-                and iterator.depth < iterator.max_depth and task.task_spec.name != iterator.end_at_spec):
-            if (subprocess is None or iterator.skip_subprocesses
-                    or (task._state >= TaskState.FINISHED_MASK and task_filter.state <= TaskState.FINISHED_MASK)):
-                subprocess_tasks = []
-            else:
-                subprocess_tasks = [subprocess.task_tree]
-            tasks = workflow.tasks
-            children = [tasks.get(child) for child in task._children]
-            if iterator.depth_first:
-                iterator.task_list = subprocess_tasks + children + task_list
-                iterator.depth += 1
-            else:
-                task_list.extend(children + subprocess_tasks)
-                iterator._update_depth(task)
-        elif iterator.depth_first and task_list:
-            _walk_up_after_leaf(iterator, task, task_list)
-        if _matches(task_filter, task) if plain else task_filter.matches(task):
-            return task
-
-
-def _matches(task_filter, task) -> bool:
-    """``TaskFilter.matches`` / ``BpmnTaskFilter.matches`` (without ``catches_event``), inlined."""
-    spec = task.task_spec
-    return bool(task._state & task_filter.state and task.last_state_change >= task_filter.updated_ts
-                and (task_filter.manual is None or spec.manual == task_filter.manual)
-                and (task_filter.spec_name is None or spec.name == task_filter.spec_name)
-                and (task_filter.spec_class is None or isinstance(spec, task_filter.spec_class))
-                and (getattr(task_filter, "lane", None) is None or spec.lane == task_filter.lane))
-
-
-_PLAIN_GET_TASKS = _original(Workflow.get_tasks)
-
-
-def _get_tasks(workflow, first_task=None, **kwargs) -> list:
-    """``Workflow.get_tasks``: the tasks the iterator would give, collected without the iterator.
-
-    A list is collected before anything runs, so the tree does not change while it is walked.
-    In that case the iterator's depth counter is always the depth of the next task below the
-    first one, which is what the pass below keeps on its stack; and when few tasks match at all
-    they are found in the task dict and put in walk order (:func:`_in_walk_order`).
-    Subprocesses, breadth-first walks and other filter or iterator classes go to the original.
-    """
-    iterator = workflow.get_tasks_iterator(first_task, **kwargs)
-    kind, task_filter = type(iterator), type(iterator.task_filter)
-    if not (iterator.depth_first and ((kind is TaskIterator and task_filter is TaskFilter)
-                                      or (kind is BpmnTaskIterator and task_filter is BpmnTaskFilter
-                                          and iterator.task_filter.catches_event is None
-                                          and not iterator.task_list[0].workflow.top_workflow.subprocesses))):
-        return list(iterator)
-    task_filter = iterator.task_filter
-    min_state, max_depth, end_at_spec = iterator.min_state, iterator.max_depth, iterator.end_at_spec
-    first = iterator.task_list[0]
-    if (task_filter.updated_ts == 0 and task_filter.manual is None and task_filter.spec_name is None
-            and task_filter.spec_class is None and getattr(task_filter, "lane", None) is None):
-        state = task_filter.state  # the usual get_tasks(state=...): no need to call _matches per task
-        matching = [task for task in first.workflow.tasks.values()
-                    if task._state & state and task.last_state_change >= 0]
-    else:
-        matching = [task for task in first.workflow.tasks.values() if _matches(task_filter, task)]
-    if len(matching) <= _FEW_MATCHES:
-        return _in_walk_order(first, matching, min_state, max_depth, end_at_spec)
-    found, stack = [], [(first, 0)]
-    while stack:
-        task, depth = stack.pop()
-        if task._children and task._state >= min_state and depth < max_depth and task.task_spec.name != end_at_spec:
-            tasks = task.workflow.tasks
-            stack.extend([(tasks.get(child), depth + 1) for child in reversed(task._children)])
-        if _matches(task_filter, task):
-            found.append(task)
-    return found
-
-
-_PLAIN_UPDATE_WAITING = _original(Workflow.update_waiting_tasks)
-
-
-def _update_waiting_tasks(workflow) -> None:
-    """``Workflow.update_waiting_tasks``, skipping its walk of the tree when no task waits at all.
-
-    It runs after every task that completes and finds nothing while a start walks up to its
-    first wait; the walk only reads the tree until it finds a waiting task.
-    """
-    waiting = TaskState.WAITING
-    for task in workflow.tasks.values():
-        if task._state == waiting:
-            _PLAIN_UPDATE_WAITING(workflow)
-            return
-
-
-# get_tasks(state=READY) in every round of do_engine_steps matches one to three tasks of a tree
-# of dozens: finding those few in the task dict and ordering them costs less than the walk.
-_FEW_MATCHES = 4
-
-
-def _in_walk_order(first, matching: list, min_state: int, max_depth: int, end_at_spec) -> list:
-    """The tasks of ``matching`` the depth-first walk from ``first`` reaches, in the order it reaches them.
-
-    The walk reaches a task when it descends through every ancestor between ``first`` and the
-    task (state at least ``min_state``, depth below ``max_depth``, not the ``end_at_spec``);
-    depth-first order is the order of the child positions along the path from ``first``.
-    """
-    tasks = first.workflow.tasks
-    placed = []
-    for task in matching:
-        path, ancestors, node = [], [], task
-        while node is not first:
-            parent = tasks.get(node._parent) if node._parent is not None else None
-            if parent is None:
-                break  # not below ``first``
-            path.append(parent._children.index(node.id))
-            ancestors.append(parent)
-            node = parent
-        else:
-            depth = len(ancestors)
-            if all(a._state >= min_state and depth - 1 - i < max_depth and a.task_spec.name != end_at_spec
-                   for i, a in enumerate(ancestors)):
-                path.reverse()
-                placed.append((path, task))
-    placed.sort(key=lambda item: item[0])
-    return [task for _path, task in placed]
-
-
-_PLAIN_SET_STATE = _original(Task._set_state)
-_TASK_LOGGER = logging.getLogger("spiff.task")
-
-
-def _set_state(task: Task, value: int) -> None:
-    """``Task._set_state`` without building the log record nobody reads when INFO is off for ``spiff.task``.
-
-    The original formats a message and collects a dict of extras on every state change even
-    when the level is off (about a sixth of a start's CPU time); with logging on it runs as is.
-    """
-    if _TASK_LOGGER.isEnabledFor(logging.INFO):
-        _PLAIN_SET_STATE(task, value)
-    elif value != task._state:
-        task.last_state_change = time.time()
-        task._state = value
-
-
-_get_tasks.lianqing_original = _PLAIN_GET_TASKS
-_update_waiting_tasks.lianqing_original = _PLAIN_UPDATE_WAITING
-_next_task.lianqing_original = _PLAIN_NEXT[TaskIterator]
-_next_bpmn_task.lianqing_original = _PLAIN_NEXT[BpmnTaskIterator]
-_set_state.lianqing_original = _PLAIN_SET_STATE
-Workflow.get_tasks = _get_tasks
-Workflow.update_waiting_tasks = _update_waiting_tasks
-TaskIterator.__next__ = _next_task
-BpmnTaskIterator.__next__ = _next_bpmn_task
-Task._set_state = _set_state
+spiff_speedups.install()  # SpiffWorkflow's tree walks made cheaper (or left alone, with a warning)
 
 
 @dataclass(frozen=True)
@@ -377,7 +154,7 @@ class Engine:
 
     def __init__(self, services: ServiceRegistry | None = None, resolver: AssignmentResolver | None = None,
                  policy: TaskPolicy | None = None, clock: Clock | None = None, cache_size: int = 2000,
-                 listeners: tuple[AuditListener, ...] = ()):
+                 listeners: tuple[AuditListener, ...] = (), max_multi_instance: int = DEFAULT_MAX_MULTI_INSTANCE):
         self.services = services or ServiceRegistry()
         self.listeners = tuple(listeners)
         self.resolver = resolver or LaneAssignmentResolver()
@@ -386,6 +163,7 @@ class Engine:
         self._specs: dict[int, tuple[Any, dict[str, Any], dict[str, Any]]] = {}
         self._specs_lock = threading.Lock()
         self._cache = _WorkflowCache(cache_size)
+        self.max_multi_instance = max_multi_instance  # instances one multi-instance activity may create
 
     def _log(self, at: datetime, actor: str | None = None, instance_id: int | None = None) -> AuditLog:
         return AuditLog(at, actor, instance_id, self.listeners)
@@ -394,7 +172,8 @@ class Engine:
 
     def check(self, content: bytes, filename: str, forms: dict[str, Any] | None = None) -> ParsedDefinition:
         """Check a BPMN file without deploying it; raise :class:`InvalidBpmn` with every problem."""
-        return parse_definition(content, filename, forms, known_services=set(self.services.functions))
+        return parse_definition(content, filename, forms, known_services=set(self.services.functions),
+                                max_multi_instance=self.max_multi_instance)
 
     def deploy(self, session: Session, content: bytes, filename: str, forms: dict[str, Any] | None = None,
                actor: str | None = None) -> DeployResult:
@@ -507,8 +286,10 @@ class Engine:
             written_early = set()
 
         running: list[Any] = [None, None]  # (index, header) of the request whose workflow runs now
+        lookups: dict[Any, Any] = {}  # the resolver's reads, for every instance of this call (TaskContext.lookups)
 
         def write_row_before_service() -> None:
+            lookups.clear()  # a service may change what the resolver read (e.g. grant a role)
             index = running[0]
             if ids[index] not in written_early:
                 store.insert_instances(session, [dict(rows[index], id=ids[index])])
@@ -529,7 +310,7 @@ class Engine:
                 self._step(workflow, header)
                 log = self._log(now, actor, instance_id)
                 log.add("started", after=_jsonable(data))
-                change = self._changes(session, header, workflow, log, ready_before=set())
+                change = self._changes(session, header, workflow, log, ready_before=set(), lookups=lookups)
                 if bulk:
                     change.workflow = None  # not cached: let it go now rather than hold hundreds in memory
                 changes.append(change)
@@ -579,7 +360,7 @@ class Engine:
               clock: Clock | None = None) -> None:
         """Run SpiffWorkflow under the engine clock; turn its failures into :class:`WorkflowFailed`."""
         try:
-            with clock_in_effect(clock or self.clock):
+            with clock_in_effect(clock or self.clock), fan_out_limit(self.max_multi_instance):
                 if action is not None:
                     action()
                 workflow.do_engine_steps()
@@ -597,17 +378,21 @@ class Engine:
 
     def _changes(self, session: Session, header: InstanceHeader, workflow: BpmnWorkflow, log: AuditLog,
                  ready_before: set[str], completed_task: str | None = None,
-                 status: str | None = None) -> _Change:
-        """What a step changed: instance columns, tasks to close and open, audit events (nothing written yet)."""
+                 status: str | None = None, lookups: dict[Any, Any] | None = None) -> _Change:
+        """What a step changed: instance columns, tasks to close and open, audit events (nothing written yet).
+
+        ``lookups`` is the resolver's scratch space for the whole operation (a new one by default).
+        """
         now = log.at
         ready_after = ready_manual_tasks(workflow)
         closed = diff_ready_tasks(workflow, ready_before, ready_after, completed_task, log.actor, now, log)
         new_rows = []
+        lookups = {} if lookups is None else lookups
         for task_id, task in ready_after.items():  # in workflow order: the same for every instance
             if task_id in ready_before:
                 continue
             row = new_task_row(header, task, self._assign,
-                               lambda text, t=task: workflow.script_engine.evaluate(t, text), now, session)
+                               lambda text, t=task: workflow.script_engine.evaluate(t, text), now, session, lookups)
             new_rows.append(row)
             log.add("task_created", task_id=task_id, element_id=row["bpmn_id"],
                     after={"name": row["name"], "process_id": row["process_id"], "assignee": row["assignee"],

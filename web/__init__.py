@@ -32,6 +32,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "请先登录 / please sign in"
+    from . import i18n
+    i18n.init_app(app)  # Flask-Babel: the language switch, dates in LIANQING_TIMEZONE
     from . import session_user  # noqa: F401  (registers the user loader)
 
     from .errors import register_error_handlers
@@ -39,9 +41,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     from . import observability
     observability.init_app(app)  # request ids, JSON logs, /metrics
 
-    from . import admin, assessment, auth, campaigns, cli, instances, main, tasks, wish_pool, youth
-    for module in (main, auth, tasks, campaigns, assessment, instances, admin, youth, wish_pool):
+    from . import admin, assessment, auth, campaigns, cli, instances, main, points, quotas, tasks, wish_pool, youth
+    for module in (main, auth, tasks, campaigns, assessment, quotas, points, instances, admin, youth, wish_pool):
         app.register_blueprint(module.bp)
+    from . import contacts, roster_pages
+    app.register_blueprint(contacts.bp)      # 我的联系青年
+    app.register_blueprint(roster_pages.bp)  # /admin/roster: upload, dry run, apply
+    from . import evidence
+    evidence.init_app(app)  # the download route, and MAX_CONTENT_LENGTH from the evidence limits
     cli.init_app(app)
     from . import api
     api.init_app(app)

@@ -12,6 +12,7 @@ from itertools import groupby
 from pathlib import PurePath
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import login_required
 from sqlalchemy import select
 
@@ -118,10 +119,9 @@ def deploy():
     db.session.commit()
     definition = result.definition
     if result.created:
-        flash(f"已部署「{definition.name}」第 {definition.version} 版 / deployed version {definition.version}")
+        flash(_("已部署「%(name)s」第 %(version)d 版", name=definition.name, version=definition.version))
     else:
-        flash(f"「{definition.name}」与第 {definition.version} 版相同，未新建版本 / identical to version "
-              f"{definition.version}; nothing deployed")
+        flash(_("「%(name)s」与第 %(version)d 版相同，未新建版本", name=definition.name, version=definition.version))
     return redirect(url_for("admin.processes"))
 
 

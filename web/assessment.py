@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 from flask import Blueprint, Flask, Response, abort, flash, redirect, render_template, request, url_for
 from flask.cli import AppGroup
+from flask_babel import gettext as _
 from flask_login import login_required
 
 from engine.errors import EngineError, NotAllowed
@@ -25,6 +26,7 @@ from workflows.roles import Actor
 from workflows.roster import CADRE_KIND_NAMES_ZH
 
 from .extensions import db
+from .i18n import local_date
 from .runtime import current_engine
 from .session_user import current_actor
 
@@ -139,12 +141,13 @@ def organisations(code: str):
     standing = rankings.organisation_standing(db.session, org, day)
     history = rankings.organisation_history(db.session, org, day - timedelta(days=HISTORY_DAYS), day)
     chart_compliance = charts.compliance_bars([(row.name, row.compliance_rate) for row in rows],
-                                              title=f"{org.name}下级组织“五个一”达标率")
+                                              title=_("%(org)s下级组织“五个一”达标率", org=org.name))
     chart_history = charts.rank_over_time([(point.day, point.rank) for point in history],
-                                          title=f"{org.name}在同级组织中的排名（近{HISTORY_DAYS}天）",
+                                          title=_("%(org)s在同级组织中的排名（近%(days)d天）", org=org.name,
+                                                  days=HISTORY_DAYS),
                                           of=standing.siblings if standing else None)
     chart_points = charts.points_histogram(list(standing.points_histogram) if standing else [0] * 10,
-                                           title=f"{org.name}团干部积分分布")
+                                           title=_("%(org)s团干部积分分布", org=org.name))
     return render_template("assessment/organisations.html", **_common(org, day), rows=rows, total=total, page=page,
                            pages=max(1, -(-total // PAGE_SIZE)), sort=sort, sorts=rankings.ORG_SORTS, depth=depth,
                            standing=standing, days=rankings.computed_days(db.session, limit=60),
@@ -167,10 +170,35 @@ def cadres(code: str):
     standing = rankings.organisation_standing(db.session, org, day, count_siblings=False)
     total = 0 if standing is None else standing.own_cadres if scope == "own" else standing.cadres
     chart_points = charts.points_histogram(list(standing.points_histogram) if standing else [0] * 10,
-                                           title=f"{org.name}团干部积分分布（{day:%Y-%m-%d}）")
+                                           title=_("%(org)s团干部积分分布（%(day)s）", org=org.name,
+                                                   day=local_date(day)))
     return render_template("assessment/cadres.html", **_common(org, day), rows=rows, total=total, page=page,
                            pages=max(1, -(-total // PAGE_SIZE)), scope=scope, standing=standing,
                            chart_points=chart_points)
+
+
+YEARS_SHOWN = 20
+CHART_DAYS = 10_000  # every kept snapshot: the last 92 days, then each month's last day
+
+
+@bp.get("/organisations/<code>/history")
+@login_required
+def organisation_history(code: str):
+    """An organisation's ranking over the years (历年): each year's last snapshot, and its rank over time."""
+    org = _visible(code)
+    days = rankings.computed_days(db.session, limit=CHART_DAYS)
+    if not days:
+        return render_template("assessment/no_ranking.html", **_common(org, None)), 404
+    year_ends: dict[int, date] = {}
+    for day in days:  # newest first: the first day seen of a year is its last computed one
+        year_ends.setdefault(day.year, day)
+    years = [(year, rankings.organisation_standing(db.session, org, day))
+             for year, day in list(year_ends.items())[:YEARS_SHOWN]]
+    history = rankings.organisation_history(db.session, org, days[-1], days[0])
+    siblings = next((standing.siblings for _year, standing in years if standing is not None), None)
+    chart = charts.rank_over_time([(point.day, point.rank) for point in history],
+                                  title=_("%(org)s在同级组织中的排名（历年）", org=org.name), of=siblings)
+    return render_template("assessment/history.html", **_common(org, days[0]), years=years, chart=chart)
 
 
 def _month(month: str) -> str:
@@ -186,8 +214,8 @@ def bulletin(code: str, month: str):
     org = _visible(code)
     report = bulletins.monthly_bulletin(db.session, org, _month(month))
     chart_compliance = charts.compliance_bars([(row.name, row.compliance_rate) for row in report.children],
-                                              title="下级组织“五个一”达标率")
-    chart_points = charts.points_histogram(list(report.standing.points_histogram), title="团干部积分分布")
+                                              title=_("下级组织“五个一”达标率"))
+    chart_points = charts.points_histogram(list(report.standing.points_histogram), title=_("团干部积分分布"))
     return render_template("assessment/bulletin.html", **_common(org, report.snapshot_day), b=report,
                            chart_compliance=chart_compliance, chart_points=chart_points,
                            issued=bulletins.issued(db.session, org))
@@ -216,7 +244,7 @@ def half_year(code: str, year: int):
     org = _visible(code)
     review = bulletins.half_year_review(db.session, org, year)
     chart = charts.compliance_bars([(row.name, row.binding_rate) for row in review.children],
-                                   title="下级组织手机端绑定率")
+                                   title=_("下级组织手机端绑定率"))
     return render_template("assessment/half_year.html", **_common(org, review.snapshot_day), r=review, chart=chart)
 
 
@@ -229,18 +257,16 @@ def half_year_xlsx(code: str, year: int):
                  f"{org.code}-{year}-半年考核.xlsx")
 
 
-FAILED_SHOWN = 200
-
-
 @bp.get("/year-end/<code>/<int:year>")
 @login_required
 def year_end(code: str, year: int):
     """The year-end evaluation: the pass rule, the counts, the cadres who failed."""
     org = _visible(code)
-    evaluation = bulletins.year_end_evaluation(db.session, org, year)
-    failed = [v for v in evaluation.verdicts if not v.passed]
+    page = _page()
+    evaluation = bulletins.year_end_page(db.session, org, year, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
     return render_template("assessment/year_end.html", **_common(org, evaluation.snapshot_day), e=evaluation,
-                           failed=failed[:FAILED_SHOWN], failed_total=len(failed),
+                           failed=evaluation.failed, failed_total=evaluation.failed_total, page=page,
+                           pages=max(1, -(-evaluation.failed_total // PAGE_SIZE)), total=evaluation.failed_total,
                            may_record=current_actor().holds("organiser", org.path))
 
 
@@ -256,7 +282,7 @@ def record_year_end(code: str, year: int):
     evaluation = bulletins.year_end_evaluation(db.session, org, year)
     written = bulletins.record_year_end(db.session, evaluation, actor.username, current_engine().clock.now())
     db.session.commit()
-    flash(f"已记录{written}名团干部的{year}年度考核结果 / {written} results recorded")
+    flash(_("已记录%(n)d名团干部的%(year)d年度考核结果", n=written, year=year))
     return redirect(url_for("assessment.year_end", code=code, year=year))
 
 

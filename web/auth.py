@@ -4,6 +4,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
 from workflows import accounts
@@ -89,7 +90,7 @@ def login_youth_verify():
 def logout():
     """Sign out of this browser."""
     logout_user()
-    flash("已退出 / signed out")
+    flash(_("已退出"))
     return redirect(url_for("auth.login"))
 
 
@@ -100,7 +101,7 @@ def logout_everywhere():
     accounts.sign_out_everywhere(db.session, current_user.user)
     db.session.commit()
     logout_user()
-    flash("已在所有设备上退出 / signed out everywhere")
+    flash(_("已在所有设备上退出"))
     return redirect(url_for("auth.login"))
 
 

@@ -9,14 +9,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import (Blueprint, Flask, Response, flash, redirect, render_template, request, stream_with_context,
-                   url_for)
+from flask import (Blueprint, Flask, Response, current_app, flash, redirect, render_template, request, send_file,
+                   stream_with_context, url_for)
+from flask_babel import gettext as _
 from flask_login import login_required
 
 from engine.errors import FieldError, FormInvalid, NotAllowed
 from workflows.campaign_dashboard import (PEOPLE_FILTERS, PAGE_SIZE, all_people, campaign_xlsx,
                                           organisation_breakdown, organisations_csv, parse_position, people,
-                                          people_csv)
+                                          people_csv, target_count)
+from workflows.campaign_exports import (EXPORT_JOB, XLSX_TYPE, ExportSettings, export_for, export_settings,
+                                        open_export)
+from workflows.campaign_exports import request_export as start_export
 from workflows.campaign_launch import (cancel_campaign, count_targets, launch_campaign, launch_progress,
                                        resume_campaign, running_instances)
 from workflows.campaign_processes import CHINA, PROCESSES, TARGET_KIND_NAMES, parse_moment
@@ -25,6 +29,7 @@ from workflows.campaigns import (CANCELLED, LAUNCHING_ROLE, STATUS_NAMES, Campai
 from workflows.organisations import ancestors, by_code
 
 from .extensions import db
+from .i18n import local_time, term
 from .runtime import current_engine, current_jobs
 from .session_user import current_actor
 
@@ -186,9 +191,10 @@ def create():
     db.session.commit()
     numbers = launch_campaign(db.session, current_jobs(), campaign, _now())
     if campaign.status == "scheduled":
-        flash(f"活动已排期，将于 {_local(campaign.window_start)} 自动发起 / scheduled")
+        flash(_("活动已排期，将于 %(moment)s 自动发起", moment=local_time(campaign.window_start)))
     else:
-        flash(f"活动已发起，共 {campaign.total_targets} 个对象，分 {len(numbers)} 批创建 / launching")
+        flash(_("活动已发起，共 %(total)d 个对象，分 %(chunks)d 批创建", total=campaign.total_targets or 0,
+                chunks=len(numbers)))
     return redirect(url_for("campaigns.show", campaign_id=campaign.id))
 
 
@@ -206,8 +212,14 @@ def _summary(campaign: Campaign) -> dict[str, Any]:
             "parameters": [(titles.get(k, k), v) for k, v in campaign.parameters.items()]}
 
 
-def _local(moment: datetime) -> str:
-    return moment.astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
+def _progress_text(progress) -> str:
+    """The launch progress in words (the page and the JSON the progress bar polls say the same)."""
+    text = _("已创建 %(launched)d / %(total)d 个流程实例（%(percent)d%%），%(done)d / %(chunks)d 批完成",
+             launched=progress.launched, total=progress.total, percent=progress.percent,
+             done=sum(1 for chunk in progress.chunks if chunk.state == "done"), chunks=len(progress.chunks))
+    if progress.failed:
+        text += _("，%(failed)d 个未能发起", failed=progress.failed)
+    return text + _("。")
 
 
 # -------------------------------------------------------------------------------- progress
@@ -219,8 +231,9 @@ def show(campaign_id: int):
     """A campaign: what it is, its launch progress (the bar polls :func:`progress`), cancel and resume."""
     campaign = _campaign(campaign_id)
     actor = current_actor()
+    progress = launch_progress(db.session, campaign)
     return render_template("campaigns/show.html", campaign=campaign, summary=_summary(campaign),
-                           progress=launch_progress(db.session, campaign), statuses=STATUS_NAMES,
+                           progress=progress, progress_text=_progress_text(progress), statuses=STATUS_NAMES,
                            may_manage=actor.holds(LAUNCHING_ROLE, campaign.organisation.path),
                            home=home_view(actor, campaign, db.session))
 
@@ -230,8 +243,10 @@ def show(campaign_id: int):
 def progress(campaign_id: int):
     """Launched out of total, per chunk, as JSON (what the progress bar polls)."""
     campaign = _campaign(campaign_id)
-    body = launch_progress(db.session, campaign).as_json()
-    body["status_name"] = STATUS_NAMES.get(body["status"], body["status"])
+    progress = launch_progress(db.session, campaign)
+    body = progress.as_json()
+    body["status_name"] = term(STATUS_NAMES.get(body["status"], body["status"]))
+    body["text"] = _progress_text(progress)
     if campaign.status == CANCELLED:
         body["running"] = running_instances(db.session, campaign.id)
     return body
@@ -248,7 +263,7 @@ def cancel(campaign_id: int):
         db.session.rollback()
         flash(invalid.errors[0].message)
         return redirect(url_for("campaigns.show", campaign_id=campaign_id))
-    flash("活动已撤销，正在结束其流程实例 / cancelled; its instances are being ended")
+    flash(_("活动已撤销，正在结束其流程实例"))
     return redirect(url_for("campaigns.show", campaign_id=campaign_id))
 
 
@@ -258,8 +273,7 @@ def resume(campaign_id: int):
     """Enqueue again what is left of a launch (after a crash, or to retry targets that failed)."""
     campaign = _campaign(campaign_id)
     numbers = resume_campaign(db.session, current_jobs(), current_actor(), campaign, _now())
-    flash(f"已重新提交 {len(numbers)} 批 / {len(numbers)} chunk(s) enqueued again" if numbers
-          else "没有需要继续发起的对象 / nothing left to launch")
+    flash(_("已重新提交 %(chunks)d 批", chunks=len(numbers)) if numbers else _("没有需要继续发起的对象"))
     return redirect(url_for("campaigns.show", campaign_id=campaign_id))
 
 
@@ -303,17 +317,73 @@ def export_csv(campaign_id: int):
     return _download(Response(text, mimetype="text/csv"), f"campaign-{campaign.id}-{organisation.code}.csv")
 
 
-@bp.get("/<int:campaign_id>/export.xlsx")
-@login_required
-def export_xlsx(campaign_id: int):
-    """The numbers and the people of a subtree as one workbook."""
-    campaign = _campaign(campaign_id)
-    organisation = _viewed_organisation(campaign)
+def _export_settings() -> ExportSettings:
+    return export_settings(web_root=current_app.static_folder)
+
+
+def _xlsx_now(campaign: Campaign, organisation) -> Response:
+    """A small workbook built in the request."""
     now = _now()
     data = campaign_xlsx(campaign, organisation_breakdown(db.session, campaign, organisation, now),
                          all_people(db.session, campaign, organisation, now))
-    response = Response(data, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-    return _download(response, f"campaign-{campaign.id}-{organisation.code}.xlsx")
+    return _download(Response(data, mimetype=XLSX_TYPE), f"campaign-{campaign.id}-{organisation.code}.xlsx")
+
+
+@bp.get("/<int:campaign_id>/export.xlsx")
+@login_required
+def export_xlsx(campaign_id: int):
+    """The numbers and the people of a subtree as one workbook; a large one is offered as a background export."""
+    campaign = _campaign(campaign_id)
+    organisation = _viewed_organisation(campaign)
+    rows = target_count(db.session, campaign, organisation)
+    if rows <= _export_settings().sync_rows:
+        return _xlsx_now(campaign, organisation)
+    return render_template("campaigns/export_offer.html", campaign=campaign, organisation=organisation, rows=rows)
+
+
+@bp.post("/<int:campaign_id>/exports")
+@login_required
+def request_export(campaign_id: int):
+    """Export the workbook: built at once when small, else as a background job whose page polls until it is ready."""
+    campaign = _campaign(campaign_id)
+    organisation = _viewed_organisation(campaign)
+    rows = target_count(db.session, campaign, organisation)
+    if rows <= _export_settings().sync_rows:
+        return _xlsx_now(campaign, organisation)
+    export, new = start_export(db.session, current_actor(), campaign, organisation, rows, _now())
+    db.session.commit()
+    if new:
+        current_jobs().enqueue(EXPORT_JOB, {"export_id": export.id})
+    return redirect(url_for("campaigns.export_status_page", export_id=export.id, wait=1), 303)
+
+
+@bp.get("/exports/<int:export_id>")
+@login_required
+def export_status_page(export_id: int):
+    """Where a background export stands; the page reloads itself until the workbook is ready, then fetches it."""
+    export = export_for(db.session, current_actor(), export_id)
+    return render_template("campaigns/export.html", export=export, wait=request.args.get("wait") == "1",
+                           retention_hours=round(_export_settings().retention.total_seconds() / 3600))
+
+
+@bp.get("/exports/<int:export_id>/status")
+@login_required
+def export_status(export_id: int):
+    """Where a background export stands, as JSON."""
+    export = export_for(db.session, current_actor(), export_id)
+    return {"id": export.id, "status": export.status, "ready": export.status == "ready", "rows": export.rows,
+            "expected_rows": export.expected_rows, "size": export.size,
+            "download_url": url_for("campaigns.export_download", export_id=export.id) if export.finished else None}
+
+
+@bp.get("/exports/<int:export_id>/download")
+@login_required
+def export_download(export_id: int):
+    """The workbook of a finished background export (only for who asked, or an organiser over the organisation)."""
+    export, path = open_export(db.session, current_actor(), export_id, _export_settings())
+    response = send_file(path, mimetype=XLSX_TYPE, as_attachment=True, download_name=export.filename, max_age=0)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _download(response: Response, filename: str) -> Response:

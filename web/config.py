@@ -30,7 +30,22 @@ class Config:
     START_SWEEPER = os.environ.get("LIANQING_START_SWEEPER", "0") == "1"
     # Log lines: "json" (one object per line, with the request id) or "text"; empty: json unless debugging/testing.
     LOG_FORMAT = os.environ.get("LIANQING_LOG_FORMAT", "")
-    MAX_CONTENT_LENGTH = int(os.environ.get("LIANQING_MAX_UPLOAD_BYTES", str(8 * 1024 * 1024)))
+    # Times are shown in this zone (Flask-Babel's default zone); the web UI defaults to Chinese (web/i18n.py).
+    BABEL_DEFAULT_TIMEZONE = os.environ.get("LIANQING_TIMEZONE") or "Asia/Shanghai"
+    BABEL_DEFAULT_LOCALE = "zh_Hans_CN"
+    # Evidence uploads (workflows/evidence.py; the cleanup job reads the same variables): stored outside
+    # the web root, checked by content; limits per file and per record (count and total bytes).
+    EVIDENCE_DIR = os.environ.get("LIANQING_EVIDENCE_DIR") or str(INSTANCE_DIR / "evidence")
+    EVIDENCE_MAX_FILE_BYTES = int(os.environ.get("LIANQING_EVIDENCE_MAX_FILE_BYTES") or 8 * 1024 * 1024)
+    EVIDENCE_MAX_RECORD_BYTES = int(os.environ.get("LIANQING_EVIDENCE_MAX_RECORD_BYTES") or 40 * 1024 * 1024)
+    EVIDENCE_MAX_FILES = int(os.environ.get("LIANQING_EVIDENCE_MAX_FILES") or 20)
+    EVIDENCE_FORM_OVERHEAD_BYTES = 1024 * 1024  # the other fields and the multipart framing of a task form
+    # Roster files checked on /admin/roster wait here for the admin's confirmation (an hour at most);
+    # with several web machines, a directory they share (like LIANQING_EVIDENCE_DIR).
+    ROSTER_UPLOAD_DIR = os.environ.get("LIANQING_ROSTER_UPLOAD_DIR") or str(INSTANCE_DIR / "roster-uploads")
+    # The request size limit; unset, one record's evidence plus the form (web/evidence.py works it out).
+    MAX_CONTENT_LENGTH = int(os.environ["LIANQING_MAX_UPLOAD_BYTES"]) if os.environ.get("LIANQING_MAX_UPLOAD_BYTES") \
+        else None
     # Sign-in codes always go to the notification outbox; in development they are also logged.
     SHOW_DEV_CODES = os.environ.get("LIANQING_SHOW_DEV_CODES", "1") == "1"
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session

@@ -1,14 +1,17 @@
-"""``flask demo load``: a generated demo province, a few demo instances, and accounts to try them with."""
+"""``flask demo load``: a generated demo province with its work so far, ranked, a few demo instances, and
+accounts to try them with."""
 from __future__ import annotations
 
 import unicodedata
-from datetime import timedelta
+from datetime import date, timedelta
 
 import click
 from flask.cli import AppGroup
 from sqlalchemy import func, select, text
 
 from engine.errors import EngineError
+from workflows import rankings
+from workflows.demo_facts import generate_demo_facts
 from workflows.demo_province import SIZES, DemoSummary, generate_province
 from workflows.models import Organisation
 
@@ -32,8 +35,9 @@ def demo_load(size: str, seed: int) -> None:
         return
     engine = current_engine()
     now = engine.clock.now()
-    summary = generate_province(db.session, size, seed=seed, now=now,
-                                progress=click.echo if size == "province" else None)
+    progress = click.echo if size == "province" else None
+    summary = generate_province(db.session, size, seed=seed, now=now, progress=progress)
+    facts = generate_demo_facts(db.session, size, seed=seed, now=now, progress=progress)
     started = 0
     if size == "small":
         try:  # the province and the instances go in together, or not at all
@@ -49,13 +53,33 @@ def demo_load(size: str, seed: int) -> None:
     db.session.commit()
     _vacuum_generated_tables()
     click.echo(f"loaded the demo province (size {size}, seed {seed}): {summary.counts_line()}")
+    click.echo(f"recorded its work so far: {facts.counts_line()}")
+    days = ranking_days(rankings.local_today(now), size)
+    for day in days:
+        rankings.compute_rankings(db.session, day, now)
+        db.session.commit()
+    click.echo(f"ranked {len(days)} day(s): {', '.join(day.isoformat() for day in days)}")
     if size == "small":
         click.echo(f"loaded {started} demo instances of {DEMO_PROCESS}")
     click.echo("")
     click.echo(accounts_table(summary))
 
 
-GENERATED_TABLES = ("organisation", "user_account", "role_grant", "cadre", "youth", "contact")
+def ranking_days(today: date, size: str) -> list[date]:
+    """The days the demo ranks at once: today; for the small size also this year's past month ends (so the
+    charts over time have points, and last month's bulletin its snapshot).
+
+    Never a day of last year: a year with a snapshot gets its year-end evaluation from the
+    ``bulletins.issue`` job, and the demo's sparse last year would fail every cadre, barring them
+    from nomination (``eligibility.nomination_refusal`` looks at the year before too).
+    """
+    if size != "small":
+        return [today]
+    return [date(today.year, month + 1, 1) - timedelta(days=1) for month in range(1, today.month)] + [today]
+
+
+GENERATED_TABLES = ("organisation", "user_account", "role_grant", "cadre", "youth", "contact", "activity",
+                    "point_entry", "point_tally")
 
 
 def _vacuum_generated_tables() -> None:

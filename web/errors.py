@@ -68,6 +68,20 @@ def _csrf_error(error):
     return _http_error(error)
 
 
+def _too_large_error(error):
+    """A body over ``MAX_CONTENT_LENGTH`` (or with too many parts): the limits in words, nothing was stored."""
+    from werkzeug.exceptions import RequestEntityTooLarge
+    if error.description == RequestEntityTooLarge.description:  # Werkzeug's own words: say ours
+        from flask import current_app
+        config, mib = current_app.config, 1024 * 1024
+        limit, per_file = config.get("MAX_CONTENT_LENGTH") or 0, config.get("EVIDENCE_MAX_FILE_BYTES") or 0
+        error.description = (f"提交的内容过大，未保存任何文件：一次提交合计不超过 {limit / mib:.0f} MB，每个文件不超过 "
+                             f"{per_file / mib:.0f} MB；请压缩照片或分几次上传 / the request is larger than {limit:,} "
+                             f"bytes (each file at most {per_file:,} bytes); nothing was stored: compress the "
+                             "photos or upload them in several goes")
+    return _http_error(error)
+
+
 def _parsing_errors(data) -> list | None:
     """Field errors of a request that failed its schema (webargs puts them in ``data["messages"]``)."""
     messages = (data or {}).get("messages") if isinstance(data, dict) else None
@@ -106,6 +120,9 @@ def _http_error(error):
             message = "请求参数有误 / the request does not match its schema: " + "; ".join(
                 f"{e['field']}: {e['message']}" for e in errors[:5])
         return problem(code, getattr(error, "name", "Error"), message, errors=errors, headers=headers)
+    from werkzeug.exceptions import HTTPException
+    if isinstance(error, HTTPException) and message == type(error).description:
+        message = ""  # Werkzeug's stock text is English only; the page's headline and hint say it in the locale
     return render_template("error.html", status=code, message=message, errors=[]), code
 
 
@@ -115,6 +132,8 @@ def register_error_handlers(app: Flask) -> None:
     from werkzeug.exceptions import HTTPException
     app.register_error_handler(EngineError, _engine_error)
     app.register_error_handler(CSRFError, _csrf_error)
+    from werkzeug.exceptions import RequestEntityTooLarge
+    app.register_error_handler(RequestEntityTooLarge, _too_large_error)
     app.register_error_handler(HTTPException, _http_error)
 
     @app.errorhandler(Exception)

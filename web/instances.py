@@ -3,6 +3,8 @@ data (for those allowed to see it) and, for an admin over it, cancel and retry."
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 
 from engine.audit import trail
@@ -10,6 +12,7 @@ from engine.errors import FieldError, FormInvalid, NotAllowed
 from engine.models import HumanTask
 from workflows.inbox import instance_rights
 
+from .evidence import readable_evidence
 from .extensions import db
 from .process_diagram import element_texts, instance_diagram, name_of
 from .runtime import current_engine
@@ -18,11 +21,13 @@ from .session_user import current_actor
 bp = Blueprint("instances", __name__, url_prefix="/instances")
 
 TRAIL_LIMIT = 500
-STATUS_ZH = {"running": "进行中", "completed": "已完成", "cancelled": "已取消", "error": "出错暂停"}
-EVENT_ZH = {"started": "发起流程", "task_created": "生成待办", "claimed": "认领", "unclaimed": "退回待认领",
-            "reassigned": "转交", "task_completed": "完成", "task_cancelled": "步骤取消", "escalated": "逾期升级",
-            "timer_fired": "定时触发", "reminded": "到期提醒", "message": "收到消息", "signal": "收到信号",
-            "cancelled": "流程取消", "completed": "流程结束", "error": "运行出错", "retried": "重新执行"}
+STATUS_NAMES = {"running": _l("进行中"), "completed": _l("已完成"), "cancelled": _l("已取消"), "error": _l("出错暂停")}
+EVENT_NAMES = {"started": _l("发起流程"), "task_created": _l("生成待办"), "claimed": _l("认领"),
+               "unclaimed": _l("退回待认领"), "reassigned": _l("转交"), "task_completed": _l("完成"),
+               "task_cancelled": _l("步骤取消"), "escalated": _l("逾期升级"), "timer_fired": _l("定时触发"),
+               "reminded": _l("到期提醒"), "message": _l("收到消息"), "signal": _l("收到信号"),
+               "cancelled": _l("流程取消"), "completed": _l("流程结束"), "error": _l("运行出错"),
+               "retried": _l("重新执行")}
 
 
 def _instance_and_rights(instance_id: int):
@@ -37,7 +42,7 @@ def _instance_and_rights(instance_id: int):
 def _timeline(instance_id: int, texts, with_data: bool) -> list[dict]:
     events = []
     for event in trail(db.session, instance_id, limit=TRAIL_LIMIT):
-        events.append({"kind": event.kind, "label": EVENT_ZH.get(event.kind, event.kind), "at": event.at,
+        events.append({"kind": event.kind, "label": EVENT_NAMES.get(event.kind, event.kind), "at": event.at,
                        "actor": event.actor, "element": name_of(texts, event.element_id) if event.element_id else "",
                        "detail": event.detail or "",
                        # What was entered and before/after values may hold personal data.
@@ -59,11 +64,11 @@ def show(instance_id: int):
     if rights.data:
         data = instance.data if instance.status == "completed" else _entered_data(events)
     return render_template(
-        "instance.html", instance=instance, rights=rights, status=STATUS_ZH.get(instance.status, instance.status),
+        "instance.html", instance=instance, rights=rights, status=STATUS_NAMES.get(instance.status, instance.status),
         process_name=name_of(texts, view.process_id), diagram_data=instance_diagram(view),
         events=events, trail_limit=TRAIL_LIMIT, open_tasks=open_tasks,
         data=data, names={key: name_of(texts, key) for key in view.ready + view.waiting},
-        view=view)
+        view=view, evidence_files=readable_evidence(instance_id))
 
 
 def _entered_data(events: list[dict]) -> dict:
@@ -101,7 +106,7 @@ def cancel(instance_id: int):
         raise FormInvalid(problems)
     engine.cancel(db.session, instance_id, current_actor().username, reason[:1000])
     db.session.commit()
-    flash(f"流程 #{instance_id} 已取消 / cancelled")
+    flash(_("流程 #%(id)d 已取消", id=instance_id))
     return redirect(url_for("instances.show", instance_id=instance_id))
 
 
@@ -113,5 +118,5 @@ def retry(instance_id: int):
     _admin_only(rights, "重新执行")
     engine.retry(db.session, instance_id, current_actor().username)
     db.session.commit()
-    flash(f"流程 #{instance_id} 已重新排队执行，稍后刷新查看结果 / queued to run again; reload in a moment")
+    flash(_("流程 #%(id)d 已重新排队执行，稍后刷新查看结果", id=instance_id))
     return redirect(url_for("instances.show", instance_id=instance_id))

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, send_from_directory, url_for
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_login import current_user, login_required
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -16,6 +16,7 @@ from workflows.inbox import inbox as inbox_query
 from workflows.roles import ROLE_NAMES_ZH
 
 from .extensions import db
+from .i18n import term
 from .runtime import current_engine
 from .session_user import current_actor
 
@@ -23,35 +24,23 @@ bp = Blueprint("main", __name__)
 
 PAGE_SIZE = 50
 NOTIFICATION_PAGE_SIZE = 30
-DEFAULT_ZONE = "Asia/Shanghai"
+INBOX = _l("我的待办")
 
 
 # ------------------------------------------------------------------------------------ every page
-
-def display_zone() -> ZoneInfo:
-    """The time zone people read times in (``DISPLAY_TIMEZONE``, Beijing time by default)."""
-    return ZoneInfo(current_app.config.get("DISPLAY_TIMEZONE") or DEFAULT_ZONE)
-
-
-@bp.app_template_filter("local_time")
-def local_time(moment: datetime | None, pattern: str = "%Y-%m-%d %H:%M") -> str:
-    """A stored (UTC) time as people in the province read it."""
-    if moment is None:
-        return ""
-    return moment.astimezone(display_zone()).strftime(pattern)
-
+# (Times and days are formatted by the filters of web/i18n.py, in LIANQING_TIMEZONE.)
 
 @bp.app_template_filter("role_name")
 def role_name(role: str | None) -> str:
-    """A role key (a BPMN lane name) as people say it."""
-    return ROLE_NAMES_ZH.get(role or "", role or "")
+    """A role key (a BPMN lane name) as people say it, in the request's language."""
+    return term(ROLE_NAMES_ZH.get(role or "", role or ""))
 
 
 @dataclass(frozen=True)
 class NavLink:
     """One link of the header's menu."""
 
-    label: str
+    label: str  # lazy_gettext: read in the request's language
     url: str
     current: bool = False
     count: str | None = None  # e.g. unread notifications, "99+" past the cap
@@ -87,31 +76,35 @@ def page_header() -> PageHeader:
         return _page_header()
     except SQLAlchemyError:  # an error page must still render when the database is the problem
         db.session.rollback()
-        return PageHeader((), (NavLink("我的待办", url_for("main.inbox")),))
+        return PageHeader((), (NavLink(INBOX, url_for("main.inbox")),))
 
 
 def _page_header() -> PageHeader:
     actor = current_actor()
     endpoint = request.endpoint or ""
-    links = [NavLink("我的待办", url_for("main.inbox"), endpoint == "main.inbox"),
-             NavLink("通知", url_for("main.notifications"), endpoint == "main.notifications",
+    links = [NavLink(INBOX, url_for("main.inbox"), endpoint == "main.inbox"),
+             NavLink(_l("通知"), url_for("main.notifications"), endpoint == "main.notifications",
                      _unread_text(actor.username))]
     staff = bool(actor.grants)
-    for blueprint, label, shown in (("campaigns", "集中活动", staff),
-                                    ("assessment", "考核", staff or actor.cadre_id is not None)):
+    for blueprint, label, shown in (("campaigns", _l("集中活动"), staff),
+                                    ("assessment", _l("考核"), staff or actor.cadre_id is not None)):
         url = _blueprint_home(blueprint) if shown else None
         if url is not None:
             links.append(NavLink(label, url, endpoint.startswith(blueprint + ".")))
+    if actor.cadre_id is not None:
+        links.append(NavLink(_l("我的积分"), url_for("points.mine"), endpoint.startswith("points.")))
+        links.append(NavLink(_l("我的联系青年"), url_for("contacts.mine"), endpoint == "contacts.mine"))
     if actor.youth_id is not None:
-        links.append(NavLink("青年服务", url_for("youth.home"), endpoint.startswith("youth.")))
+        links.append(NavLink(_l("青年服务"), url_for("youth.home"), endpoint.startswith("youth.")))
     if "coordinator" in actor.roles:
-        links.append(NavLink("心愿池", url_for("wish_pool.board"), endpoint.startswith("wish_pool.")))
+        links.append(NavLink(_l("心愿池"), url_for("wish_pool.board"), endpoint.startswith("wish_pool.")))
     from .admin import may_deploy
     if may_deploy(actor):
-        links.append(NavLink("流程部署", url_for("admin.processes"), endpoint.startswith("admin.")))
+        links.append(NavLink(_l("流程部署"), url_for("admin.processes"), endpoint.startswith("admin.")))
+        links.append(NavLink(_l("名册导入"), url_for("roster_pages.index"), endpoint.startswith("roster_pages.")))
     if staff:
-        links.append(NavLink("API令牌", url_for("token_pages.index"), endpoint.startswith("token_pages.")))
-    roles = tuple(ROLE_NAMES_ZH.get(role, role) for role in sorted(actor.roles))
+        links.append(NavLink(_l("API令牌"), url_for("token_pages.index"), endpoint.startswith("token_pages.")))
+    roles = tuple(term(ROLE_NAMES_ZH.get(role, role)) for role in sorted(actor.roles))
     return PageHeader(roles, tuple(links))
 
 
@@ -122,6 +115,16 @@ def _page_context() -> dict:
 
 
 # ------------------------------------------------------------------------------------ health
+
+FAVICON_MAX_AGE = 7 * 24 * 3600
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    """The site icon where browsers look for it unasked (the SVG that every page also links)."""
+    return send_from_directory(current_app.static_folder, "favicon.svg", mimetype="image/svg+xml",
+                               max_age=FAVICON_MAX_AGE)
+
 
 @bp.get("/health")
 def health():
@@ -200,7 +203,7 @@ def mark_all_notifications_read():
     """Mark all my notifications read."""
     count = notification_centre.mark_all_read(db.session, current_actor().username, current_engine().clock.now())
     db.session.commit()
-    flash(f"已将 {count} 条通知标为已读 / {count} marked as read")
+    flash(ngettext("已将 %(num)d 条通知标为已读", "已将 %(num)d 条通知标为已读", count))
     return redirect(_back_to_notifications())
 
 

@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from flask_babel import gettext as _
+
 
 @dataclass(frozen=True)
 class Field:
@@ -26,28 +28,29 @@ class Field:
 
 
 def _rules(prop: dict[str, Any], widget: str) -> str:
-    """A field's JSON-Schema limits as a person reads them."""
+    """A field's JSON-Schema limits as a person reads them, in the request's language."""
     parts = []
     low, high = prop.get("minLength"), prop.get("maxLength")
     if low and high:
-        parts.append(f"{low}–{high} 个字")
+        parts.append(_("%(low)s–%(high)s 个字", low=low, high=high))
     elif low:
-        parts.append(f"至少 {low} 个字")
+        parts.append(_("至少 %(low)s 个字", low=low))
     elif high and widget != "select":
-        parts.append(f"最多 {high} 个字")
+        parts.append(_("最多 %(high)s 个字", high=high))
     low, high = prop.get("minimum"), prop.get("maximum")
-    kind = "整数" if prop.get("type") == "integer" else "数字"
+    integer = prop.get("type") == "integer"
     if low is not None and high is not None:
-        parts.append(f"{low}–{high} 的{kind}")
+        parts.append(_("%(low)s–%(high)s 的整数", low=low, high=high) if integer
+                     else _("%(low)s–%(high)s 的数字", low=low, high=high))
     elif low is not None:
-        parts.append(f"不小于 {low} 的{kind}")
+        parts.append(_("不小于 %(low)s 的整数", low=low) if integer else _("不小于 %(low)s 的数字", low=low))
     elif high is not None:
-        parts.append(f"不大于 {high} 的{kind}")
+        parts.append(_("不大于 %(high)s 的整数", high=high) if integer else _("不大于 %(high)s 的数字", high=high))
     if widget == "date":
-        parts.append("日期，格式 2026-05-01")
+        parts.append(_("日期，格式 2026-05-01"))
     if widget == "lines":
-        parts.append("每行一项" + (f"，最多 {prop['maxItems']} 项" if prop.get("maxItems") else ""))
-    return "；".join(parts)
+        parts.append(_("每行一项，最多 %(n)s 项", n=prop["maxItems"]) if prop.get("maxItems") else _("每行一项"))
+    return _("；").join(parts)
 
 
 def fields_of(schema: dict[str, Any] | None) -> list[Field]:

@@ -6,12 +6,22 @@ decides who may act).
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import login_required
 
 from engine.audit import trail
 from engine.errors import FormInvalid, NotAllowed
 from workflows.inbox import can_view_task, claimed_by_hand, urgency
+from workflows.task_subjects import task_subject
 
+from .evidence import (
+    discard_uploads,
+    evidence_messages,
+    readable_evidence,
+    receive_uploads,
+    upload_form,
+    with_upload_rules,
+)
 from .extensions import db
 from .process_diagram import element_texts, instance_diagram, name_of
 from .runtime import current_engine
@@ -35,20 +45,22 @@ def _previous_steps(instance_id: int, texts) -> list[dict]:
             for event in trail(db.session, instance_id) if event.kind == "task_completed"]
 
 
-def _render(task, schema, values, errors, status: int = 200):
+def _render(task, schema, values, errors, status: int = 200, kept=None):
     engine, actor = current_engine(), current_actor()
+    upload = upload_form(kept)  # evidence fields: the file input, its limits, the files already carried
     view = engine.process_view(db.session, task.instance_id)
     texts = element_texts(view.bpmn_xml)
     element = texts.get(task.bpmn_id)
     open_task = task.state in ("ready", "claimed")
     page = render_template(
-        "task.html", task=task, fields=fields_of(schema), values=values, errors=errors,
+        "task.html", task=task, fields=with_upload_rules(fields_of(schema), schema, upload), values=values,
+        errors=errors, upload=upload, evidence_files=readable_evidence(task.instance_id),
         schema_title=(schema or {}).get("title"), documentation=element.documentation if element else "",
         process_name=name_of(texts, view.process_id), diagram_data=instance_diagram(view, current=task.bpmn_id),
         steps=_previous_steps(task.instance_id, texts), level=urgency(task, engine.clock.now()) if open_task else None,
         can_claim=task.state == "ready" and task.assignee is None,
         can_unclaim=open_task and task.assignee == actor.username and claimed_by_hand(db.session, task),
-        open_task=open_task)
+        open_task=open_task, subject=task_subject(db.session, actor, task))
     return page, status
 
 
@@ -67,7 +79,7 @@ def claim(task_id: int):
     engine, _task = _visible_task(task_id)
     engine.claim(db.session, task_id, current_actor().username)
     db.session.commit()
-    flash("已认领 / claimed")
+    flash(_("已认领"))
     return redirect(url_for("tasks.show", task_id=task_id))
 
 
@@ -82,25 +94,36 @@ def unclaim(task_id: int):
                          "assigned to you by the process and cannot be given back; ask an admin to reassign it")
     engine.unclaim(db.session, task_id, username)
     db.session.commit()
-    flash("已退回，其他人可以认领 / given back: others may claim it now")
+    flash(_("已退回，其他人可以认领"))
     return redirect(url_for("tasks.show", task_id=task_id))
 
 
 @bp.post("/<int:task_id>/complete")
 @login_required
 def complete(task_id: int):
-    """Complete a task with its form; field errors come back next to the fields."""
+    """Complete a task with its form; field errors come back next to the fields.
+
+    Uploaded evidence is stored first (web/evidence.py): kept when the form fails validation (listed
+    on the page again), removed when the task cannot be completed at all.
+    """
     engine, task = _visible_task(task_id)
     schema = engine.form_schema(db.session, task)
-    data = data_from_form(schema, request.form)
+    received = receive_uploads(task, schema, data_from_form(schema, request.form))
+    if received.errors:
+        return _render(task, schema, request.form, received.errors, 422, received.kept)
     try:
-        done = engine.complete_task(db.session, task_id, data, current_actor().username)
+        done = engine.complete_task(db.session, task_id, received.data, current_actor().username)
     except FormInvalid as invalid:
         db.session.rollback()
-        errors = field_errors(invalid.errors, fields_of(schema))
-        return _render(engine.human_task(db.session, task_id), schema, request.form, errors, 422)
+        errors = evidence_messages(field_errors(invalid.errors, fields_of(schema)), schema)
+        return _render(engine.human_task(db.session, task_id), schema, request.form, errors, 422, received.kept)
+    except BaseException:
+        db.session.rollback()
+        if received.new_ids:
+            discard_uploads(received)
+        raise
     db.session.commit()
-    flash(f"已完成「{done.name}」/ completed")
+    flash(_("已完成「%(task)s」", task=done.name))
     if len(done.next_task_ids) == 1:
         next_task = engine.human_task(db.session, done.next_task_ids[0])
         if next_task.assignee == current_actor().username:

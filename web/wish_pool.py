@@ -5,9 +5,12 @@ form (bpmn/micro_wish.pool.json) is rendered from its JSON Schema and validated 
 """
 from __future__ import annotations
 
+from datetime import datetime
 from urllib.parse import urlencode
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import login_required
 
 from engine.errors import FormInvalid
@@ -33,6 +36,12 @@ def _query(**params) -> str:
     return "?" + urlencode({key: value for key, value in params.items() if value not in (None, "", 0)})
 
 
+def pool_age(since: datetime, now: datetime) -> str:
+    """How long a wish has been in the pool, in whole days, in the request's language ("不到1天", "3天")."""
+    days = (now - since).days
+    return _("不到1天") if days < 1 else ngettext("%(num)d天", "%(num)d天", days)
+
+
 @bp.get("/")
 @login_required
 def board():
@@ -45,7 +54,7 @@ def board():
         "wish_pool/board.html", page=page, now=now, scope=scope, show=show, scopes=wish_pool.SCOPES,
         shows=wish_pool.SHOWS, counts=wish_pool.board_counts(db.session, actor, now, scope),
         next_url=_query(scope=scope, show=show, after=page.next_after) if page.next_after else None,
-        first_url=_query(scope=scope, show=show) if after else None, age_text=wish_pool.age_text,
+        first_url=_query(scope=scope, show=show) if after else None, pool_age=pool_age,
         count_cap=wish_pool.COUNT_CAP)
 
 
@@ -58,7 +67,7 @@ def _render(task_id: int, values, errors, status: int = 200):
     if not wish.open and wish.business_key:  # fulfilled, escalated or withdrawn: say where it is now
         current = wish_status(db.session, wish.business_key)
     return render_template(
-        "wish_pool/wish.html", wish=wish, now=now, age_text=wish_pool.age_text, current=current,
+        "wish_pool/wish.html", wish=wish, now=now, pool_age=pool_age, current=current,
         resource_fields=[f for f in fields if f.name in wish_pool.RESOURCE_FIELDS],
         fulfil_fields=[f for f in fields if f.name not in wish_pool.RESOURCE_FIELDS],
         mine=wish.open and wish.task.assignee == actor.username, values=values, errors=errors,
@@ -78,7 +87,7 @@ def claim(task_id: int):
     """Take a pooled wish on."""
     wish_pool.claim(db.session, current_engine(), current_actor(), task_id)
     db.session.commit()
-    flash("已认领，请对接资源帮助实现 / claimed: match a resource and fulfil it")
+    flash(_("已认领，请对接资源帮助实现"))
     return redirect(url_for("wish_pool.wish", task_id=task_id))
 
 
@@ -88,7 +97,7 @@ def unclaim(task_id: int):
     """Put a wish I claimed back in the pool for a colleague."""
     wish_pool.give_back(db.session, current_engine(), current_actor(), task_id)
     db.session.commit()
-    flash("已退回心愿池，其他协调员可以认领 / given back to the pool")
+    flash(_("已退回心愿池，其他协调员可以认领"))
     return redirect(url_for("wish_pool.wish", task_id=task_id))
 
 
@@ -105,5 +114,5 @@ def fulfil(task_id: int):
         db.session.rollback()
         return _render(task_id, request.form, field_errors(invalid.errors, fields_of(schema)), 422)
     db.session.commit()
-    flash("心愿已实现，已请青年确认 / fulfilled: the youth is asked to confirm")
+    flash(_("心愿已实现，已请青年确认"))
     return redirect(url_for("wish_pool.wish", task_id=task_id))

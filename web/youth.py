@@ -7,6 +7,8 @@ is in ``workflows/youth_requests.py``; where a wish or question stands, in plain
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 
 from engine.errors import FormInvalid, NotAllowed
@@ -22,8 +24,9 @@ bp = Blueprint("youth", __name__, url_prefix="/youth")
 
 HOME_SIZE = 5
 PAGE_SIZE = 10
-RATINGS = ((5, "★★★★★ 非常满意"), (4, "★★★★ 满意"), (3, "★★★ 一般"), (2, "★★ 不满意"), (1, "★ 很不满意"))
-KINDS = {"wish": (youth_requests.WISH_PROCESS, "我的微心愿"), "question": (youth_requests.VOICE_PROCESS, "我的提问")}
+RATINGS = ((5, _l("★★★★★ 非常满意")), (4, _l("★★★★ 满意")), (3, _l("★★★ 一般")), (2, _l("★★ 不满意")),
+           (1, _l("★ 很不满意")))
+KINDS = {"wish": (youth_requests.WISH_PROCESS, _l("我的微心愿")), "question": (youth_requests.VOICE_PROCESS, _l("我的提问"))}
 
 
 def _youth() -> Actor:
@@ -110,7 +113,7 @@ def new_wish():
         db.session.rollback()
         return _wish_form(form, _errors(invalid), 422)
     db.session.commit()
-    flash("心愿已提交 / your wish was sent")
+    flash(_("心愿已提交"))
     return redirect(url_for("youth.wish", key=instance.business_key))
 
 
@@ -132,7 +135,7 @@ def confirm_wish(key: str):
     youth_requests.confirm_wish(db.session, current_engine(), _youth(), key, _rating(request.form.get("rating")),
                                 request.form.get("comment", "").strip() or None)
     db.session.commit()
-    flash("感谢确认！/ thank you for confirming")
+    flash(_("感谢确认！"))
     return redirect(url_for("youth.wish", key=key))
 
 
@@ -143,7 +146,7 @@ def withdraw_wish(key: str):
     youth_requests.withdraw_wish(db.session, current_engine(), _youth(), key,
                                  request.form.get("reason", "").strip()[:500] or None)
     db.session.commit()
-    flash("心愿已撤回 / your wish was withdrawn")
+    flash(_("心愿已撤回"))
     return redirect(url_for("youth.wish", key=key))
 
 
@@ -177,7 +180,7 @@ def new_question():
         db.session.rollback()
         return _question_form(form, _errors(invalid), 422)
     db.session.commit()
-    flash("问题已提交 / your question was sent")
+    flash(_("问题已提交"))
     return redirect(url_for("youth.question", key=instance.business_key))
 
 
@@ -204,5 +207,5 @@ def rate_question(key: str):
         return render_template("youth/question.html", status=youth_requests.question_status(db.session, instance),
                                ratings=RATINGS, errors=_errors(invalid)), 422
     db.session.commit()
-    flash("感谢评价！/ thank you for rating")
+    flash(_("感谢评价！"))
     return redirect(url_for("youth.question", key=key))

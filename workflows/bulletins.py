@@ -31,7 +31,7 @@ from .education_practice import DONE, PRACTICE_ITEMS, PracticeItem
 from .eligibility import AssessmentOutcome, record_assessments
 from .models import Activity, Cadre, Organisation
 from .organisations import in_subtree
-from .rankings import (HALF_YEAR_DAY, CadreStanding, OrganisationStanding, cadre_count, cadre_ranking,
+from .rankings import (HALF_YEAR_DAY, CadreRanking, CadreStanding, OrganisationStanding, cadre_count, cadre_ranking,
                        child_count, child_ranking, day_end, day_start, latest_day, local_today, month_bounds,
                        organisation_standing)
 from .roster import CADRE_KIND_NAMES_ZH
@@ -312,6 +312,84 @@ def year_end_evaluation(session: Session, org: Organisation, year: int) -> YearE
         verdicts.append(CadreVerdict(standing, revoked.get(standing.cadre_id, 0), passed, reason))
     children = child_ranking(session, org, day, limit=max(child_count(session, org, day), 1))
     return YearEndEvaluation(org, year, day, _standing(session, org, day), children, verdicts)
+
+
+@dataclass(frozen=True)
+class YearEndPage:
+    """One page of the year-end evaluation: the counts of the whole subtree and a page of the cadres who failed.
+
+    The failed cadres are listed in ranking order (points, highest first), as in the workbook;
+    :func:`year_end_evaluation` (all verdicts at once) stays the source of the workbook and of the
+    recorded results.
+    """
+
+    organisation: Organisation
+    year: int
+    snapshot_day: date
+    standing: OrganisationStanding
+    total: int
+    passed: int
+    failed: list[CadreVerdict]
+    rule: str = PASS_RULE
+
+    @property
+    def failed_total(self) -> int:
+        """How many cadres failed."""
+        return self.total - self.passed
+
+    @property
+    def title(self) -> str:
+        """"青岛团市委 2026年“1+100”工作年终考核"."""
+        return f"{self.organisation.name} {self.year}年“1+100”工作年终考核"
+
+
+def _failed_with_enough_points(session: Session, org: Organisation, day: date,
+                               revoked: dict[int, int]) -> list[CadreVerdict]:
+    """The verdicts of cadres who reached the points but had records revoked (a handful), in ranking order."""
+    if not revoked:
+        return []
+    in_scope = (CadreRanking.day == day, in_subtree(CadreRanking.org_path, org.path))
+    rows = session.execute(select(CadreRanking, Cadre.code, Cadre.name, Organisation.name)
+                           .join(Cadre, Cadre.id == CadreRanking.cadre_id)
+                           .join(Organisation, Organisation.id == CadreRanking.organisation_id)
+                           .where(*in_scope, CadreRanking.cadre_id.in_(list(revoked)),
+                                  CadreRanking.points >= PASS_MIN_POINTS)
+                           .order_by(CadreRanking.points.desc(), CadreRanking.cadre_id)).all()
+    verdicts = []
+    for row, code, name, org_name in rows:
+        above = session.scalar(select(func.count()).select_from(CadreRanking)
+                               .where(*in_scope, CadreRanking.points > row.points))
+        standing = CadreStanding(cadre_id=row.cadre_id, code=code, name=name, kind=row.kind,
+                                 organisation_id=row.organisation_id, organisation_name=org_name, day=row.day,
+                                 rank=above + 1, points=Decimal(str(row.points)).quantize(Decimal("0.01")), contacts=row.contacts, bound=row.bound,
+                                 period_activities=row.period_activities, periods_met=row.periods_met,
+                                 periods_due=row.periods_due)
+        passed, reason = verdict(standing.points, revoked[row.cadre_id])
+        verdicts.append(CadreVerdict(standing, revoked[row.cadre_id], passed, reason))
+    return verdicts
+
+
+def year_end_page(session: Session, org: Organisation, year: int, offset: int = 0, limit: int = 50) -> YearEndPage:
+    """The counts of ``org``'s year-end evaluation and the failed cadres from ``offset`` (a few indexed queries).
+
+    Cadres below :data:`PASS_MIN_POINTS` are the tail of the points ranking, so a page of them is a
+    page of the ranking; before them come those who reached the points but had a record revoked.
+    """
+    day = _snapshot_for(session, date(year, 12, 31), date(year, 1, 1))
+    total = cadre_count(session, org, day)
+    enough = session.scalar(select(func.count()).select_from(CadreRanking)
+                            .where(CadreRanking.day == day, in_subtree(CadreRanking.org_path, org.path),
+                                   CadreRanking.points >= PASS_MIN_POINTS))
+    revoked = revoked_by_cadre(session, org, year)
+    first = _failed_with_enough_points(session, org, day, revoked)
+    page = first[offset:offset + limit]
+    start = max(offset - len(first), 0)
+    wanted = limit - len(page)
+    if wanted > 0 and enough + start < total:
+        for standing in cadre_ranking(session, org, day, limit=wanted, offset=enough + start):
+            passed, reason = verdict(standing.points, revoked.get(standing.cadre_id, 0))
+            page.append(CadreVerdict(standing, revoked.get(standing.cadre_id, 0), passed, reason))
+    return YearEndPage(org, year, day, _standing(session, org, day), total, enough - len(first), page)
 
 
 def record_year_end(session: Session, evaluation: YearEndEvaluation, decided_by: str | None, now: datetime) -> int:

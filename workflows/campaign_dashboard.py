@@ -15,7 +15,8 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
 from openpyxl import Workbook
 from sqlalchemy import ColumnElement, and_, exists, func, select, tuple_
@@ -92,6 +93,11 @@ def _in_view(session: Session, campaign: Campaign, organisation: Organisation) -
         return condition  # the campaign's own root: every target is in view
     ids = session.scalars(select(Organisation.id).where(in_subtree(Organisation.path, organisation.path))).all()
     return and_(condition, CampaignTarget.organisation_id.in_(ids))
+
+
+def target_count(session: Session, campaign: Campaign, organisation: Organisation) -> int:
+    """How many targets of ``campaign`` lie in ``organisation``'s subtree (the rows of a people export)."""
+    return session.scalar(select(func.count(CampaignTarget.id)).where(_in_view(session, campaign, organisation)))
 
 
 def _direct_counts(session: Session, campaign: Campaign, root: Organisation, now: datetime) -> dict[int, list[int]]:
@@ -290,7 +296,15 @@ def people_csv(rows: Iterator[PersonRow]) -> Iterator[str]:
 
 
 def campaign_xlsx(campaign: Campaign, breakdown: Breakdown, rows: Iterator[PersonRow]) -> bytes:
-    """A workbook with the per-organisation numbers and the people (write-only: flat memory)."""
+    """A workbook with the per-organisation numbers and the people, as bytes (for small exports)."""
+    out = io.BytesIO()
+    write_campaign_xlsx(out, campaign, breakdown, rows)
+    return out.getvalue()
+
+
+def write_campaign_xlsx(target: str | Path | BinaryIO, campaign: Campaign, breakdown: Breakdown,
+                        rows: Iterator[PersonRow]) -> int:
+    """Write the workbook of :func:`campaign_xlsx` to a file or path (write-only: flat memory); the people written."""
     book = Workbook(write_only=True)
     sheet = book.create_sheet("按组织")
     sheet.append([f"{campaign.title}（{STATUS_NAMES.get(campaign.status, campaign.status)}）",
@@ -300,9 +314,10 @@ def campaign_xlsx(campaign: Campaign, breakdown: Breakdown, rows: Iterator[Perso
         sheet.append(cells)
     people_sheet = book.create_sheet("明细")
     people_sheet.append(list(PEOPLE_HEADERS))
+    written = 0
     for row in rows:
         people_sheet.append(person_cells(row))
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+        written += 1
+    book.save(target)
+    return written
 

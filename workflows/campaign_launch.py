@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Integer, Select, String, bindparam, cast, func, insert, literal, literal_column, select, update
+from sqlalchemy import BigInteger, Integer, Select, String, bindparam, cast, func, insert, literal, literal_column, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from engine import Engine
@@ -306,17 +307,30 @@ def launch_chunk(session: Session, engine: Engine, campaign_id: int, number: int
     return len(started)
 
 
+_TARGETS = CampaignTarget.__table__
+_RECORD_INSTANCE = (update(_TARGETS).where(_TARGETS.c.id == bindparam("b_id"), _TARGETS.c.instance_id.is_(None))
+                    .values(instance_id=bindparam("b_instance"), launched_at=bindparam("b_at"), error=None))
+_LAUNCHED_ROWS = (func.unnest(bindparam("u_id", type_=ARRAY(Integer)), bindparam("u_instance", type_=ARRAY(BigInteger)))
+                  .table_valued("id", "instance_id").render_derived())
+# PostgreSQL: one statement for the whole chunk instead of one UPDATE per target.
+_RECORD_INSTANCES = (update(_TARGETS).where(_TARGETS.c.id == _LAUNCHED_ROWS.c.id, _TARGETS.c.instance_id.is_(None))
+                     .values(instance_id=_LAUNCHED_ROWS.c.instance_id, launched_at=bindparam("b_at"), error=None))
+
+
 def _record_instances(session: Session, started: list[tuple[int, int]], now: datetime) -> None:
     if not started:
         return
-    statement = (update(CampaignTarget.__table__)
-                 .where(CampaignTarget.__table__.c.id == bindparam("b_id"),
-                        CampaignTarget.__table__.c.instance_id.is_(None))
-                 .values(instance_id=bindparam("b_instance"), launched_at=bindparam("b_at"), error=None))
-    params = [{"b_id": target_id, "b_instance": instance_id, "b_at": now} for target_id, instance_id in started]
     connection = session.connection()
-    result = connection.execute(statement, params)
-    if connection.dialect.supports_sane_multi_rowcount and result.rowcount != len(params):
+    if connection.dialect.name == "postgresql":
+        result = connection.execute(_RECORD_INSTANCES, {"u_id": [target_id for target_id, _i in started],
+                                                        "u_instance": [instance_id for _t, instance_id in started],
+                                                        "b_at": now})
+        checked = True
+    else:
+        result = connection.execute(_RECORD_INSTANCE, [{"b_id": target_id, "b_instance": instance_id, "b_at": now}
+                                                       for target_id, instance_id in started])
+        checked = connection.dialect.supports_sane_multi_rowcount
+    if checked and result.rowcount != len(started):
         raise ConcurrentUpdate("活动对象刚被另一进程发起 / a campaign target was launched by another worker a "
                                "moment ago; this run is rolled back")
 

@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import and_, func, not_, select
+from sqlalchemy.orm import Session
 
+from .interactions import Interaction
 from .models import CADRE_KINDS, Cadre, Contact, Organisation, User, Youth
 
 _HASHER = PasswordHasher()
@@ -80,5 +84,84 @@ def counts_for_points(youth: Youth) -> bool:
     return youth.tags_complete
 
 
+def tags_complete_clause():
+    """SQL condition of :attr:`Youth.tags_complete`: occupation and industry both filled."""
+    return and_(Youth.occupation.is_not(None), Youth.occupation != "", Youth.industry.is_not(None),
+                Youth.industry != "")
+
+
+# ------------------------------------------------------------------------------ a cadre's contacts
+
+@dataclass(frozen=True)
+class ContactLine:
+    """One young person a cadre contacts, as the cadre's contact list shows them (the phone masked)."""
+
+    contact_id: int
+    youth_id: int
+    name: str
+    phone: str
+    occupation: str | None
+    industry: str | None
+    since: datetime
+    bound_at: datetime | None
+    interactions: int  # likes and comments of this youth in the cadre's circle
+
+    @property
+    def tags_complete(self) -> bool:
+        """Whether both tags are filled, so that the contact counts for points."""
+        return bool(self.occupation and self.industry)
+
+
+@dataclass(frozen=True)
+class ContactTotals:
+    """How many young people a cadre contacts, how many of them have complete tags, how many bound the client."""
+
+    contacts: int
+    complete: int
+    bound: int
+
+
+def contact_totals(session: Session, cadre_id: int) -> ContactTotals:
+    """A cadre's contacts in one count: all, with complete tags, bound to the mobile client."""
+    total, complete, bound = session.execute(
+        select(func.count(), func.count().filter(tags_complete_clause()),
+               func.count().filter(Youth.bound_at.is_not(None)))
+        .select_from(Contact).join(Youth, Youth.id == Contact.youth_id).where(Contact.cadre_id == cadre_id)).one()
+    return ContactTotals(total or 0, complete or 0, bound or 0)
+
+
+def cadre_contacts(session: Session, cadre_id: int, limit: int, offset: int = 0, incomplete_only: bool = False,
+                   unbound_only: bool = False) -> tuple[list[ContactLine], int]:
+    """One page of a cadre's contacts in the order they were made, and how many match the filters in all.
+
+    ``incomplete_only``: only youth whose tags are not complete (they do not count yet);
+    ``unbound_only``: only youth who have not bound the mobile client.
+    """
+    conditions = [Contact.cadre_id == cadre_id]
+    if incomplete_only:
+        conditions.append(not_(tags_complete_clause()))
+    if unbound_only:
+        conditions.append(Youth.bound_at.is_(None))
+    base = select(Contact.id, Youth.id, Youth.name, Youth.phone, Youth.occupation, Youth.industry, Contact.since,
+                  Youth.bound_at, User.username).join(Youth, Youth.id == Contact.youth_id) \
+        .outerjoin(User, User.id == Youth.user_id).where(*conditions)
+    matching = session.scalar(select(func.count()).select_from(Contact).join(Youth, Youth.id == Contact.youth_id)
+                              .where(*conditions)) or 0
+    rows = session.execute(base.order_by(Contact.id).limit(limit).offset(offset)).all()
+    usernames = [row.username for row in rows if row.username]
+    counts: dict[str, int] = {}
+    if usernames:
+        counts = dict(session.execute(
+            select(Interaction.actor, func.count()).where(Interaction.cadre_id == cadre_id,
+                                                          Interaction.actor.in_(usernames),
+                                                          Interaction.removed_at.is_(None))
+            .group_by(Interaction.actor)).all())
+    lines = [ContactLine(contact_id=row[0], youth_id=row[1], name=row[2], phone=mask_phone(row[3]),
+                         occupation=row[4] or None, industry=row[5] or None, since=row[6], bound_at=row[7],
+                         interactions=counts.get(row.username, 0) if row.username else 0) for row in rows]
+    return lines, matching
+
+
 __all__ = ["normalise_phone", "mask_phone", "hash_password", "check_password", "new_user", "check_cadre_kind",
-           "InvalidPhone", "Cadre", "Contact", "Youth", "counts_for_points", "validate_password"]
+           "InvalidPhone", "Cadre", "Contact", "Youth", "counts_for_points", "validate_password",
+           "tags_complete_clause", "ContactLine", "ContactTotals", "contact_totals", "cadre_contacts"]

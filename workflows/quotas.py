@@ -56,7 +56,15 @@ MAX_QUOTA = 10_000
 
 
 class QuotaRaised(EngineError):
-    """A lower level tried to set a quota or contact count above the one set above it (层层加码)."""
+    """A lower level tried to set a quota or contact count above the one set above it (层层加码).
+
+    ``field`` names the value refused (a key of :data:`QUOTA_FIELDS`), so a form can show the
+    message beside it.
+    """
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
     http_status = 422
 
@@ -144,29 +152,54 @@ def effective_quotas(session: Session, root: Organisation) -> dict[int, Effectiv
     return result
 
 
+def quota_above(session: Session, organisation: Organisation) -> EffectiveQuota:
+    """The values in force just above ``organisation`` (its parent's, the notice's at the top): its ceiling."""
+    parent = session.get(Organisation, organisation.parent_id) if organisation.parent_id else None
+    return effective_quota(session, parent) if parent is not None else NOTICE_QUOTA
+
+
+def own_quota(session: Session, organisation: Organisation) -> dict[str, int | None]:
+    """The values ``organisation`` set itself (None: not set, inherited), by field."""
+    setting = session.scalar(select(QuotaSetting).where(QuotaSetting.organisation_id == organisation.id))
+    return {name: getattr(setting, name) if setting is not None else None for name in QUOTA_FIELDS}
+
+
+def quota_problems(session: Session, organisation: Organisation,
+                   values: Mapping[str, int | None]) -> dict[str, ValueError | QuotaRaised]:
+    """What is wrong with each of ``values`` for ``organisation``, by field (empty: all may be set).
+
+    A value must be a whole number from 1 up to the value in force above (不能层层加码); None
+    (clear it) is always allowed.  Each error is bilingual and names the value above and who set it.
+    """
+    unknown = [name for name in values if name not in QUOTA_FIELDS]
+    if unknown:
+        raise ValueError(f"未知的指标 {', '.join(unknown)} / unknown quota fields; one of {', '.join(QUOTA_FIELDS)}")
+    above = quota_above(session, organisation)
+    problems: dict[str, ValueError | QuotaRaised] = {}
+    for name, value in values.items():
+        if value is None:
+            continue
+        field = QUOTA_FIELDS[name]
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_QUOTA:
+            problems[name] = ValueError(f"{field.name_zh}应为1到{MAX_QUOTA}之间的整数 / {field.name_en} must be a "
+                                        f"whole number from 1 to {MAX_QUOTA}")
+        elif value > above.values[name]:
+            problems[name] = QuotaRaised(_raised_message(session, organisation, field, value, above.values[name],
+                                                         above.set_by[name]), field=name)
+    return problems
+
+
 def set_quota(session: Session, organisation: Organisation, values: Mapping[str, int | None], now: datetime,
               actor: str | None = None) -> QuotaSetting:
     """Set (or, with None, clear) some of ``organisation``'s quota values for its subtree.
 
     Every value must be a whole number from 1 up to the value in force above (不能层层加码):
     otherwise nothing is written and :class:`QuotaRaised` (or ``ValueError`` for a malformed value)
-    names the value above and who set it.
+    names the value above and who set it (the first problem of :func:`quota_problems`).
     """
-    unknown = [name for name in values if name not in QUOTA_FIELDS]
-    if unknown:
-        raise ValueError(f"未知的指标 {', '.join(unknown)} / unknown quota fields; one of {', '.join(QUOTA_FIELDS)}")
-    parent = session.get(Organisation, organisation.parent_id) if organisation.parent_id else None
-    above = effective_quota(session, parent) if parent is not None else NOTICE_QUOTA
-    for name, value in values.items():
-        if value is None:
-            continue
-        field = QUOTA_FIELDS[name]
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_QUOTA:
-            raise ValueError(f"{field.name_zh}应为1到{MAX_QUOTA}之间的整数 / {field.name_en} must be a whole number "
-                             f"from 1 to {MAX_QUOTA}")
-        limit = above.values[name]
-        if value > limit:
-            raise QuotaRaised(_raised_message(session, organisation, field, value, limit, above.set_by[name]))
+    problems = quota_problems(session, organisation, values)
+    if problems:
+        raise next(iter(problems.values()))
     setting = session.scalar(select(QuotaSetting).where(QuotaSetting.organisation_id == organisation.id))
     if setting is None:
         setting = QuotaSetting(organisation_id=organisation.id, updated_at=now)
@@ -319,6 +352,76 @@ def organ_compliance_in(session: Session, organisation: Organisation, day: date)
     return {org_id: Compliance(period, quotas[org_id].organ_activities,
                                {k: counts.get(org_id, {}).get(k, 0) for k in ORGAN_ACTIVITY_KINDS})
             for org_id in organs}
+
+
+@dataclass(frozen=True)
+class ChildCompliance:
+    """How many cadres and leading organs of one child's subtree meet their quota in the current period."""
+
+    organisation_id: int
+    cadres: int = 0
+    cadres_met: int = 0
+    organs: int = 0
+    organs_met: int = 0
+
+
+@dataclass(frozen=True)
+class SubtreeCompliance:
+    """The five-ones compliance of a subtree in the period holding ``day``: every cadre and organ, and per child.
+
+    ``cadres`` and ``organs`` list (id, compliance) with those short of their quota first (fewest
+    activities first), then by id: the order a page lists them in.
+    """
+
+    day: date
+    cadres: list[tuple[int, Compliance]]
+    organs: list[tuple[int, Compliance]]
+    children: dict[int, ChildCompliance]
+
+    @property
+    def cadres_met(self) -> int:
+        """Cadres meeting their quota."""
+        return sum(1 for _id, c in self.cadres if c.met)
+
+    @property
+    def organs_met(self) -> int:
+        """Leading organs meeting their quota."""
+        return sum(1 for _id, c in self.organs if c.met)
+
+
+def _unmet_first(items: dict[int, Compliance]) -> list[tuple[int, Compliance]]:
+    return sorted(items.items(), key=lambda item: (item[1].met, item[1].count, item[0]))
+
+
+def subtree_compliance(session: Session, organisation: Organisation, day: date) -> SubtreeCompliance:
+    """:func:`cadre_compliance_in` and :func:`organ_compliance_in` of a subtree, ordered, and summed per child.
+
+    A child's figures cover its whole subtree; the organisation's own cadres belong to no child.
+    """
+    cadres = cadre_compliance_in(session, organisation, day)
+    organs = organ_compliance_in(session, organisation, day)
+    child_of: dict[int, int | None] = {}
+    for org_id, path in session.execute(select(Organisation.id, Organisation.path)
+                                        .where(in_subtree(Organisation.path, organisation.path))):
+        chain = [int(part) for part in path.strip("/").split("/")]
+        child_of[org_id] = chain[organisation.depth + 1] if len(chain) > organisation.depth + 1 else None
+    counts: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for cadre_id, org_id in session.execute(select(Cadre.id, Cadre.organisation_id)
+                                            .join(Organisation, Organisation.id == Cadre.organisation_id)
+                                            .where(in_subtree(Organisation.path, organisation.path))):
+        child = child_of.get(org_id)
+        if child is not None and cadre_id in cadres:
+            counts[child][0] += 1
+            counts[child][1] += cadres[cadre_id].met
+    for org_id, compliance in organs.items():
+        child = child_of.get(org_id)
+        if child is not None:
+            counts[child][2] += 1
+            counts[child][3] += compliance.met
+    children = {child: ChildCompliance(child, *numbers) for child, numbers in counts.items()}
+    for child in {c for c in child_of.values() if c is not None} - children.keys():
+        children[child] = ChildCompliance(child)
+    return SubtreeCompliance(day, _unmet_first(cadres), _unmet_first(organs), children)
 
 
 def organ_compliance(session: Session, organ: Organisation, day: date) -> Compliance:

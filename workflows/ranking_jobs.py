@@ -2,8 +2,11 @@
 
 ``rankings.daily`` runs every hour and computes the ranking of the day that ended (Beijing time)
 once: a day already computed after its end is skipped (one computed during the day, by hand, is
-redone), so every run after the first of a day does nothing, and a run that loses a race with
-another worker rolls back (the snapshot's unique keys let one win).
+redone), so every run after the first of a day does nothing.  Both jobs are singletons (one run
+at a time across every process: ``engine/job_locks.py``), and the bulletins job computes a
+missing snapshot under the daily job's lock, so with several web workers each ticking the same
+jobs a day is computed once and no run fails on another's unique keys; a run that still lost
+such a race (a manual ``flask assessment rank`` at the same moment) rolls back.
 It then prunes old snapshots (:func:`workflows.rankings.prune_rankings`).  A payload
 ``{"day": "2026-05-31"}`` recomputes a given day (a manual run).
 
@@ -25,6 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from engine.job_locks import cluster_lock
 from engine.jobs import JobContext
 
 from .bulletins import BulletinIssue, issue_bulletin, record_year_end, year_end_evaluation
@@ -39,6 +43,7 @@ log = logging.getLogger(__name__)
 DAILY_EVERY_SECONDS = 3600.0
 ISSUE_EVERY_SECONDS = 6 * 3600.0
 DAILY_JOB, ISSUE_JOB = "rankings.daily", "bulletins.issue"
+SNAPSHOT_WAIT_SECONDS = 300.0  # the bulletins job waits this long for a running daily ranking (province: ~10 s)
 
 
 def rank_day(ctx: JobContext, day: date, force: bool = False) -> bool:
@@ -60,7 +65,7 @@ def rank_day(ctx: JobContext, day: date, force: bool = False) -> bool:
     return True
 
 
-@league_jobs.job(DAILY_JOB, every_seconds=DAILY_EVERY_SECONDS)
+@league_jobs.job(DAILY_JOB, every_seconds=DAILY_EVERY_SECONDS, singleton=True)
 def daily_ranking(ctx: JobContext, payload: dict) -> None:
     """Compute yesterday's ranking once (or ``payload["day"]``'s, again)."""
     if payload.get("day"):
@@ -75,13 +80,32 @@ def _announce(session: Session, org: Organisation, subject: str, body: str, now:
                                  created_at=now))
 
 
-def _ensure_snapshot(ctx: JobContext, day: date, first: date) -> date:
-    """The latest snapshot in [first, day], computing ``day``'s when there is none."""
+class SnapshotBusy(RuntimeError):
+    """The snapshot a bulletin needs is being computed elsewhere for longer than the bulletins job waits."""
+
+
+def _latest(ctx: JobContext, day: date, first: date) -> date | None:
     with ctx.session_factory() as session:
         found = latest_day(session, on_or_before=day)
-    if found is None or found < first:
-        rank_day(ctx, day)
-        return day
+    return found if found is not None and found >= first else None
+
+
+def _ensure_snapshot(ctx: JobContext, day: date, first: date) -> date:
+    """The latest snapshot in [first, day], computing ``day``'s when there is none.
+
+    The computing happens under the daily job's lock, so it never runs beside ``rankings.daily``
+    computing the same day in another process; whoever comes second finds the snapshot made.
+    """
+    found = _latest(ctx, day, first)
+    if found is not None:
+        return found
+    with cluster_lock(ctx.session_factory, DAILY_JOB, wait_seconds=SNAPSHOT_WAIT_SECONDS) as held:
+        if not held:
+            raise SnapshotBusy(f"the ranking of {day} is still being computed elsewhere; bulletins wait for the next run")
+        found = _latest(ctx, day, first)
+        if found is None:
+            rank_day(ctx, day)
+            return day
     return found
 
 
@@ -157,7 +181,7 @@ def issue_year_end(ctx: JobContext, year: int) -> int:
     return written
 
 
-@league_jobs.job(ISSUE_JOB, every_seconds=ISSUE_EVERY_SECONDS)
+@league_jobs.job(ISSUE_JOB, every_seconds=ISSUE_EVERY_SECONDS, singleton=True)
 def issue_bulletins(ctx: JobContext, payload: dict) -> None:
     """Issue the bulletins due today (Beijing time) that were not issued yet."""
     today = date.fromisoformat(payload["today"]) if payload.get("today") else local_today(ctx.engine.clock.now())

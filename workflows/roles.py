@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, bindparam, select
+from sqlalchemy.orm import Session, aliased
 
 from engine.assignment import Assignment, TaskContext
 from engine.errors import NotAllowed
@@ -125,12 +125,34 @@ class LeagueAssignmentResolver:
         org_code = context.evaluate(props["organisation"]) if props.get("organisation") else context.organisation_id
         org_code = str(org_code) if org_code is not None else None
         if lane in STAFF_ROLES and org_code and session is not None:
-            org = session.scalar(select(Organisation).where(Organisation.code == org_code))
-            holder_org = nearest_holding_organisation(session, lane, org) if org is not None else None
-            if holder_org is not None:
-                org_code = holder_org.code
+            org_code = self._holding_code(session, lane, org_code, context.lookups) or org_code
         return Assignment(candidate_role=lane, organisation_id=org_code,
                           assignee=str(assignee) if assignee is not None else None)
+
+
+    @staticmethod
+    def _holding_code(session: Session, role: str, org_code: str, lookups: dict[Any, Any] | None) -> str | None:
+        """The code of the deepest organisation at or above ``org_code`` where someone holds ``role``.
+
+        One query (the organisation and its nearest holder together), asked once per role and
+        organisation in one engine operation: the answer is kept in ``lookups``, which the engine
+        drops when the operation ends and empties before any service task runs.
+        """
+        key = ("nearest_holder", role, org_code)
+        if lookups is not None and key in lookups:
+            return lookups[key]
+        code = session.scalar(_NEAREST_HOLDER, {"role": role, "code": org_code})
+        if lookups is not None:
+            lookups[key] = code
+        return code
+
+
+_TARGET, _HOLDER = aliased(Organisation), aliased(Organisation)
+# The holder's path is a prefix of the target's ("/1/7/" of "/1/7/42/"): it is the target or above it.
+_NEAREST_HOLDER = (select(_HOLDER.code).select_from(_TARGET)
+                   .join(_HOLDER, _TARGET.path.startswith(_HOLDER.path))
+                   .join(RoleGrant, and_(RoleGrant.organisation_id == _HOLDER.id, RoleGrant.role == bindparam("role")))
+                   .where(_TARGET.code == bindparam("code")).order_by(_HOLDER.depth.desc()).limit(1))
 
 
 class LeagueTaskPolicy:

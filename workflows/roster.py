@@ -27,7 +27,7 @@ from openpyxl import Workbook, load_workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.exceptions import InvalidFileException
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
 from .contact_points import award_contact_points
@@ -111,16 +111,34 @@ class RowProblem:
         return f"第{self.row}行 {self.column}: {self.reason}"
 
 
+ROW_OUTCOMES = ("create", "update", "unchanged", "refused")
+
+
+@dataclass(frozen=True)
+class RowOutcome:
+    """What an import does with one data row: ``create``, ``update``, ``unchanged`` or ``refused`` (with why).
+
+    ``subject`` names the row's record as people know it (code and name; a youth's phone masked).
+    """
+
+    row: int
+    subject: str
+    outcome: str
+    problems: tuple[RowProblem, ...] = ()
+
+
 @dataclass
 class ImportReport:
     """What an import found and did.
 
     The counts describe the good rows; they were written only when ``written`` is true (a clean
-    file, or bad rows with ``accept_good_rows``).
+    file, or bad rows with ``accept_good_rows``).  ``rows`` has each data row's outcome in file
+    order (empty when the header itself is wrong).
     """
 
     ledger: str
     problems: list[RowProblem] = field(default_factory=list)
+    rows: list[RowOutcome] = field(default_factory=list)
     created: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -148,8 +166,11 @@ def ledger_kind(name: str) -> str:
 
 # --------------------------------------------------------------------------------------- reading
 
-def read_roster_file(path: str | Path) -> Sheet:
-    """Read a ledger file: CSV (UTF-8 with or without BOM, or GB18030) or XLSX (first sheet)."""
+def read_roster_file(path: str | Path, max_rows: int | None = None) -> Sheet:
+    """Read a ledger file: CSV (UTF-8 with or without BOM, or GB18030) or XLSX (first sheet).
+
+    With ``max_rows``, a file of more data rows is refused as soon as the row past the limit is read.
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
@@ -157,8 +178,13 @@ def read_roster_file(path: str | Path) -> Sheet:
                               f"unsupported file type {suffix or '(none)'}; save it as .xlsx or .csv")
     if not path.is_file():
         raise RosterFileError(f"文件不存在 / no such file: {path}")
-    table = _read_csv(path.read_bytes()) if suffix == ".csv" else _read_xlsx(path)
-    return _sheet_from_table(table)
+    if suffix == ".csv":
+        return _sheet_from_table(_read_csv(path.read_bytes()), max_rows)
+    workbook = _open_xlsx(path)
+    try:
+        return _sheet_from_table(_xlsx_rows(workbook), max_rows)
+    finally:
+        workbook.close()
 
 
 def sheet_from_dicts(records: Iterable[Mapping[str, Any]]) -> Sheet:
@@ -187,29 +213,34 @@ def _read_csv(raw: bytes) -> list[list[Any]]:
         raise RosterFileError(f"CSV 文件格式有误 / not a readable CSV file: {exc}") from None
 
 
-def _read_xlsx(path: Path) -> list[list[Any]]:
+def _open_xlsx(path: Path):
     try:
-        workbook = load_workbook(path, read_only=True, data_only=True)
+        return load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError) as exc:
         raise RosterFileError(f"不是有效的 .xlsx 文件 / not a readable .xlsx file ({type(exc).__name__})") from None
-    try:
-        if not workbook.worksheets:
-            return []
-        sheet = workbook.worksheets[0]
-        sheet.reset_dimensions()  # some writers store a wrong size; read every row there is
-        return [list(row) for row in sheet.iter_rows(values_only=True)]
-    finally:
-        workbook.close()
 
 
-def _sheet_from_table(table: list[list[Any]]) -> Sheet:
-    if not table:
+def _xlsx_rows(workbook) -> Iterator[tuple[Any, ...]]:
+    if not workbook.worksheets:
+        return iter(())
+    sheet = workbook.worksheets[0]
+    sheet.reset_dimensions()  # some writers store a wrong size; read every row there is
+    return sheet.iter_rows(values_only=True)
+
+
+def _sheet_from_table(table: Iterable[Iterable[Any]], max_rows: int | None = None) -> Sheet:
+    lines = iter(table)
+    first = next(lines, None)
+    if first is None:
         return Sheet(header=[], rows=[])
-    header = [_cell_text(value) for value in table[0]]
+    header = [_cell_text(value) for value in first]
     rows = []
-    for number, values in enumerate(table[1:], start=2):
+    for number, values in enumerate(lines, start=2):
         cells = [_cell_text(value) for value in values]
         if any(cells):
+            if max_rows is not None and len(rows) >= max_rows:
+                raise RosterFileError(f"文件超过 {max_rows} 行数据，请分成几个文件导入 / the file has more than "
+                                      f"{max_rows} data rows; split it into several files")
             rows.append((number, cells))
     return Sheet(header=header, rows=rows)
 
@@ -271,6 +302,9 @@ def _run(session: Session, kind: str, rows: Sheet | Iterable[Mapping[str, Any]],
     report.created = sum(row.status == "create" for row in good)
     report.updated = sum(row.status == "update" for row in good)
     report.unchanged = sum(row.status == "unchanged" for row in good)
+    subject = _SUBJECTS[ledger]
+    report.rows = [RowOutcome(row.number, subject(row), "refused" if row.problems else row.status or "refused",
+                              tuple(row.problems)) for row in parsed]
     if write and (accept_good_rows or not report.problems):
         planner.write(good, now)
         report.written = True
@@ -689,6 +723,19 @@ _PLANNERS: dict[str, type[_Planner]] = {"organisations": _OrganisationPlanner, "
                                         "youth": _YouthPlanner}
 
 
+def _youth_subject(row: _Row) -> str:
+    phone = row.parsed.get("phone")
+    shown = mask_phone(phone) if phone else ("****" if row.values["phone"] else "")
+    return " ".join(part for part in (row.values["name"], shown) if part)
+
+
+_SUBJECTS: dict[str, Callable[[_Row], str]] = {
+    "organisations": lambda row: " ".join(part for part in (row.values["code"], row.values["name"]) if part),
+    "cadres": lambda row: " ".join(part for part in (row.values["code"], row.values["name"]) if part),
+    "youth": _youth_subject,
+}
+
+
 # ------------------------------------------------------------------------------------- exporting
 
 def export_roster(session: Session, kind: str, root_org: Organisation | None = None) -> bytes:
@@ -698,6 +745,39 @@ def export_roster(session: Session, kind: str, root_org: Organisation | None = N
     """
     ledger = ledger_kind(kind)
     rows = {"organisations": _organisation_rows, "cadres": _cadre_rows, "youth": _youth_rows}[ledger](session, root_org)
+    return _workbook(ledger, rows)
+
+
+def ledger_template(kind: str) -> bytes:
+    """An empty ledger (the header row only) as an XLSX file: what to fill in for an import."""
+    return _workbook(ledger_kind(kind), ())
+
+
+def count_ledger_rows(session: Session, kind: str, root_org: Organisation | None = None,
+                      at_most: int | None = None) -> int:
+    """How many rows :func:`export_roster` would write (counting stops past ``at_most``: then ``at_most + 1``)."""
+    ledger = ledger_kind(kind)
+    if ledger == "organisations":
+        query = select(Organisation.id)
+        if root_org is not None:
+            query = query.where(in_subtree(Organisation.path, root_org.path))
+    elif ledger == "cadres":
+        query = select(Cadre.id)
+        if root_org is not None:
+            query = query.join(Organisation, Cadre.organisation_id == Organisation.id) \
+                .where(in_subtree(Organisation.path, root_org.path))
+    elif root_org is None:
+        query = select(Youth.id)
+    else:
+        query = (select(Contact.youth_id).join(Cadre, Contact.cadre_id == Cadre.id)
+                 .join(Organisation, Cadre.organisation_id == Organisation.id)
+                 .where(in_subtree(Organisation.path, root_org.path)).distinct())
+    if at_most is not None:
+        query = query.limit(at_most + 1)
+    return session.scalar(select(func.count()).select_from(query.subquery())) or 0
+
+
+def _workbook(ledger: str, rows: Iterable[list[str | None]]) -> bytes:
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(LEDGER_NAMES_ZH[ledger])
     for index, column in enumerate(COLUMNS[ledger], start=1):
@@ -757,5 +837,6 @@ def _youth_rows(session: Session, root: Organisation | None) -> Iterator[list[st
 
 
 __all__ = ["LEDGERS", "LEDGER_NAMES_ZH", "CADRE_KIND_NAMES_ZH", "COLUMNS", "Column", "Sheet", "RowProblem",
-           "ImportReport", "RosterFileError", "ledger_kind", "read_roster_file", "sheet_from_dicts", "check_roster",
-           "import_roster", "export_roster"]
+           "RowOutcome", "ROW_OUTCOMES", "ImportReport", "RosterFileError", "ledger_kind", "read_roster_file",
+           "sheet_from_dicts", "check_roster", "import_roster", "export_roster", "ledger_template",
+           "count_ledger_rows"]

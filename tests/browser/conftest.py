@@ -70,10 +70,11 @@ class _QuietRequestHandler(WSGIRequestHandler):
 
 
 @pytest.fixture
-def live_server(database_url, clock) -> Iterator[LiveServer]:
+def live_server(database_url, clock, tmp_path) -> Iterator[LiveServer]:
     """A fresh database with the processes and the league, served on a free port for this test only."""
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "ENGINE_CLOCK": clock, "BPMN_DIR": str(BPMN_DIR),
-                      "START_SWEEPER": False, "SECRET_KEY": "browser-tests", "LOG_FORMAT": "text"})
+                      "START_SWEEPER": False, "SECRET_KEY": "browser-tests", "LOG_FORMAT": "text",
+                      "EVIDENCE_DIR": str(tmp_path / "evidence")})
     with app.app_context():
         engine = app.extensions["lianqing_engine"]
         for path in sorted(BPMN_DIR.glob("*.bpmn")):

@@ -25,6 +25,15 @@ from .sign_in import sign_in, sign_in_youth
 pytestmark = [pytest.mark.browser, in_every_setting]
 
 
+@pytest.fixture
+def sign_in_sheet(tmp_path):
+    """A small real photo to attach."""
+    from PIL import Image
+    path = tmp_path / "签到表.jpg"
+    Image.new("RGB", (120, 80), (240, 240, 230)).save(path, "JPEG")
+    return path
+
+
 def diagram_element(page: Page, box_id: str, element_id: str):
     """The SVG group bpmn-js drew for ``element_id`` in the diagram box ``box_id``, once the diagram is drawn."""
     expect(page.locator(f"#{box_id}.drawn")).to_be_attached()
@@ -45,7 +54,7 @@ def assert_message_beside(page: Page, name: str) -> str:
 
 # ---------------------------------------------------------------------------------- journey 1
 
-def test_a_cadre_completes_a_task_after_fixing_a_form_error(browsing, live_server, screenshots):
+def test_a_cadre_completes_a_task_after_fixing_a_form_error(browsing, live_server, screenshots, sign_in_sheet):
     shot = screenshots("cadre-task")
     live_server.run(lambda session, engine: engine.start(
         session, "activity_record", {"cadre_assignee": "zhang",
@@ -76,12 +85,14 @@ def test_a_cadre_completes_a_task_after_fixing_a_form_error(browsing, live_serve
     page.get_by_label("地点").fill("市南区青年之家")
     page.get_by_label("参与青年人数").fill("0")
     page.get_by_label("活动过程").fill("讲了团课")
+    page.locator("#f-evidence").set_input_files(str(sign_in_sheet))  # a photo of the sign-in sheet
     page.get_by_role("button", name="提交").click()
     expect(page.get_by_role("alert")).to_contain_text("请修改标出的内容后再提交")
     assert "请填写10–5000 个字" in assert_message_beside(page, "description")  # the rule, in Chinese first
     assert "请填写1–100000" in assert_message_beside(page, "youth_count")
     expect(page.get_by_label("地点")).to_have_value("市南区青年之家")  # what was right is kept
     expect(page.locator("#e-place")).to_have_count(0)
+    expect(page.get_by_role("checkbox", name=re.compile("签到表.jpg"))).to_be_checked()  # stored: not chosen again
     shot(page, "3-form-error")
 
     # Corrected: the task is done and leaves my list.
@@ -98,6 +109,7 @@ def test_a_cadre_completes_a_task_after_fixing_a_form_error(browsing, live_serve
     expect(diagram_element(page, "instance-diagram", "Task_verify")).to_have_class(re.compile(r"\bmarker-ready\b"))
     expect(page.locator(".marker-current")).to_have_count(0)
     expect(page.locator("main")).to_contain_text("核实活动")
+    expect(page.get_by_role("link", name="签到表.jpg")).to_be_visible()  # the evidence, with its link
     shot(page, "5-diagram-advanced")
 
 

@@ -41,6 +41,13 @@ REFUSED_AT_ELEMENT = {
     "process_name_too_long.bpmn": ("process_name_too_long", "<bpmn:process id=", ["400 characters"]),
     "lane_too_long.bpmn": ("Lane_long", '<bpmn:lane id="Lane_long"', ["100 characters", "limit is 64"]),
     "no_start_event.bpmn": ("no_start_event", "<bpmn:process id=", ["No start event"]),
+    "multi_instance_cardinality_huge.bpmn": ("Task_visit", '<bpmn:userTask id="Task_visit"',
+                                             ["cardinality 100,000", "limit of 1,000", "上限"]),
+    "multi_instance_cardinality_arithmetic.bpmn": ("Script_count", '<bpmn:scriptTask id="Script_count"',
+                                                   ["cardinality 1,000,000", "limit of 1,000"]),
+    "multi_instance_cardinality_negative.bpmn": ("Task_visit", '<bpmn:userTask id="Task_visit"', ["-5", "negative"]),
+    "loop_maximum_huge.bpmn": ("Script_loop", '<bpmn:scriptTask id="Script_loop"',
+                               ["loopMaximum 1,000,000", "limit of 1,000"]),
 }
 # file: (text on the reported line, words) — problems of the file as a whole, not of one element
 REFUSED_AT_LINE = {
@@ -62,9 +69,17 @@ REFUSED_FORM = {
     "form_remote_ref.bpmn": ("remote_ref.json", ["'http://127.0.0.1:9/place.json'", "points outside the form"]),
     "form_file_ref.bpmn": ("file_ref.json", ["'file:///etc/passwd'", "points outside the form"]),
     "form_dangling_ref.bpmn": ("dangling_ref.json", ["'#/$defs/nowhere'", "does not resolve"]),
+    "form_regex_backreference.bpmn": ("regex_backreference.json",
+                                      ["form field 'code'", "/properties/code/pattern", "invalid escape sequence: \\1",
+                                       "RE2", "backreferences"]),
+    "form_regex_lookaround.bpmn": ("regex_lookaround.json",  # two problems: the patternProperties key comes first
+                                   ["the form (/patternProperties/^(?!_)x_)", "invalid perl operator: (?!"]),
 }
 DEPLOYED = ["id_bidi_override.bpmn", "id_zero_width.bpmn", "id_homoglyph.bpmn", "lane_lookalike.bpmn",
-            "utf8_bom.bpmn", "xinclude.bpmn", "stylesheet_instruction.bpmn"]
+            "utf8_bom.bpmn", "xinclude.bpmn", "stylesheet_instruction.bpmn",
+            # run by tests/engine/test_hostile_multi_instance.py and test_hostile_regex.py
+            "multi_instance_collection_from_data.bpmn", "multi_instance_sequential_from_data.bpmn",
+            "multi_instance_planned.bpmn", "form_regex_catastrophic.bpmn"]
 
 
 def _forms(path: Path, content: bytes) -> dict[str, bytes]:
@@ -149,7 +164,7 @@ def test_form_with_a_reference_that_cannot_resolve_is_refused(filename):
 @pytest.mark.parametrize("filename", DEPLOYED)
 def test_unicode_and_xml_tricks_deploy_unchanged(filename):
     content = (CORPUS / filename).read_bytes()
-    parsed = parse_definition(content, filename, {}, known_services=KNOWN_SERVICES)
+    parsed = parse_definition(content, filename, _forms(CORPUS / filename, content), known_services=KNOWN_SERVICES)
     assert parsed.process_id == filename.removesuffix(".bpmn")
     assert "root:x:0:0" not in spec_to_json(parsed.spec, parsed.subprocess_specs)
 

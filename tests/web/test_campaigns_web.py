@@ -118,7 +118,7 @@ def test_organisers_only_and_only_in_their_subtree(client, app, sign_in, deploye
     sign_in("Q_org")
     response = post(client, "/campaigns/new", {**FORM, "organisation_code": "jn", "action": "preview"},
                     "/campaigns/new")
-    assert response.status_code == 403 and "organiser" in response.get_data(as_text=True)
+    assert response.status_code == 403 and "组织者，不能向其发起集中活动" in response.get_data(as_text=True)
     campaign_id = launch_via_form(client, app)
     client.post("/logout", data={"csrf_token": csrf_token(client, "/campaigns/")})
     sign_in("zhang")  # a cadre

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from engine.errors import FormInvalid
@@ -59,5 +60,5 @@ def revoke(token_id: int):
     """Revoke one of my tokens."""
     revoke_token(db.session, token_id, current_engine().clock.now(), user_id=current_user.user.id)
     db.session.commit()
-    flash("令牌已撤销 / token revoked")
+    flash(_("令牌已撤销"))
     return redirect(url_for("token_pages.index"))

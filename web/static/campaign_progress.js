@@ -10,9 +10,7 @@
   function show(p) {
     bar.max = p.total || 1;
     bar.value = p.total ? p.launched : 1;
-    var chunks = p.chunks.filter(function (c) { return c.state === "done"; }).length;
-    text.textContent = "已创建 " + p.launched + " / " + p.total + " 个流程实例（" + p.percent + "%），" +
-      chunks + " / " + p.chunks.length + " 批完成" + (p.failed ? "，" + p.failed + " 个未能发起" : "") + "。";
+    text.textContent = p.text;  // in the page's language, worded by the server
     if (status && p.status_name) { status.textContent = p.status_name; }
   }
 

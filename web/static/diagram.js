@@ -4,6 +4,11 @@
 (function () {
   "use strict";
 
+  // The page gives each message in its language (data-text-* on the figure); the bilingual text is the fallback.
+  function words(box, name, fallback) {
+    return box.getAttribute("data-text-" + name) || fallback;
+  }
+
   function message(box, text) {
     var status = box.querySelector(".status");
     if (status) { status.textContent = text; status.hidden = false; }
@@ -14,7 +19,7 @@
     var canvasBox = box.querySelector(".canvas");
     if (!source || !canvasBox) { return; }
     if (typeof window.BpmnJS !== "function") {
-      message(box, "流程图无法显示（查看器未加载）/ the diagram viewer did not load");
+      message(box, words(box, "no-viewer", "流程图无法显示（查看器未加载）/ the diagram viewer did not load"));
       return;
     }
     var data = JSON.parse(source.textContent);
@@ -37,7 +42,7 @@
           canvasBox.style.width = enlarged ? "" : Math.ceil(natural + 40) + "px";
           canvasBox.style.height = enlarged ? "" : "480px";
           toggle.setAttribute("aria-pressed", enlarged ? "false" : "true");
-          toggle.textContent = enlarged ? "放大 / enlarge" : "适合宽度 / fit";
+          toggle.textContent = enlarged ? words(box, "enlarge", "放大 / enlarge") : words(box, "fit", "适合宽度 / fit");
           canvas.resized();
           canvas.zoom(enlarged ? "fit-viewport" : 1, "auto");
         });
@@ -54,7 +59,7 @@
       });
       box.classList.add("drawn");
     }).catch(function (error) {
-      message(box, "流程图无法显示 / the diagram cannot be drawn: " + (error && error.message ? error.message : error));
+      message(box, words(box, "failed", "流程图无法显示 / the diagram cannot be drawn") + ": " + (error && error.message ? error.message : error));
     });
   }
 
