@@ -8,10 +8,12 @@ RE2 cannot compile is refused at deploy (:func:`pattern_problems`, called by ``d
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from functools import lru_cache
 import json
 import math
 import re
+import threading
 from typing import Any, Iterator
 
 import re2
@@ -95,6 +97,29 @@ FormValidator = validators.extend(Draft202012Validator, {
 @lru_cache(maxsize=512)
 def _validator(schema_text: str) -> Draft202012Validator:
     return FormValidator(json.loads(schema_text), format_checker=FormatChecker())
+
+
+_VALIDATORS_BY_FORM: OrderedDict[int, tuple[dict[str, Any], Draft202012Validator]] = OrderedDict()
+_VALIDATORS_LOCK = threading.Lock()
+
+
+def form_validator(schema: dict[str, Any]) -> Draft202012Validator:
+    """The compiled validator of a form, built once per form.
+
+    Forms are immutable per deployed version and the engine hands out the same dict for a version's
+    form (its spec cache), so the validator is found by that dict's identity without serializing it
+    again; the dict is kept with it, so its id cannot be reused by another.  A form that comes as a
+    new dict each time is found by its text.  A form must not be changed once validated against.
+    """
+    entry = _VALIDATORS_BY_FORM.get(id(schema))
+    if entry is not None and entry[0] is schema:
+        return entry[1]
+    validator = _validator(json.dumps(schema, sort_keys=True))
+    with _VALIDATORS_LOCK:
+        _VALIDATORS_BY_FORM[id(schema)] = (schema, validator)
+        while len(_VALIDATORS_BY_FORM) > 512:
+            _VALIDATORS_BY_FORM.popitem(last=False)
+    return validator
 
 
 # Keywords whose value is a schema, a list of schemas, or a mapping of names to schemas (draft 2020-12).
@@ -194,7 +219,7 @@ def validate_form(schema: dict[str, Any] | None, data: Any) -> None:
     if schema is None:
         return
     errors, seen = [], set()
-    for error in _validator(json.dumps(schema, sort_keys=True)).iter_errors(data):
+    for error in form_validator(schema).iter_errors(data):
         path = "/".join(str(p) for p in error.absolute_path)
         if error.validator == "required" and isinstance(error.instance, dict):
             for name in error.validator_value:

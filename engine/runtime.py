@@ -2,8 +2,8 @@
 
 Every operation takes a SQLAlchemy ``Session`` and leaves committing to the caller (one
 operation = one unit of work; on an error the caller rolls back), except
-:meth:`Engine.run_due_timers`, which is a sweeper and commits each instance it fires.  Time comes
-from the engine's clock; SpiffWorkflow's timers read the same clock through :mod:`engine.clock`.
+:meth:`Engine.run_due_timers`, which is a sweeper and commits each batch of instances it fires.  Time
+comes from the engine's clock; SpiffWorkflow's timers read the same clock through :mod:`engine.clock`.
 """
 from __future__ import annotations
 
@@ -321,7 +321,7 @@ class Engine:
         for change, row in zip(changes, rows):
             if change.header.id not in written_early:  # every column, so that all rows have the same keys
                 change.new_row = dict(row, id=change.header.id, error=None, ended_at=None, next_timer_at=None)
-        written = self._write(session, changes, bulk=bulk)
+        written = self._write(session, changes, task_ids=not bulk, cache=not bulk)
         started = []
         for row, instance_id, (values, new_task_ids) in zip(rows, ids, written):
             columns = dict(row, id=instance_id, error=None, ended_at=None, next_timer_at=None)
@@ -343,6 +343,16 @@ class Engine:
             workflow = state_from_bytes(store.load_state(session, header.id), spec, subprocess_specs)
         workflow.script_engine = self._script_engine(session, lambda: header)
         return workflow
+
+    def _workflows(self, session: Session, headers: list[InstanceHeader]) -> list[BpmnWorkflow]:
+        """The workflows of several instances: cached ones, the others restored from one read of their states."""
+        workflows = [self._cache.take(header.id, header.version) for header in headers]
+        states = store.load_states(session, [h.id for h, w in zip(headers, workflows) if w is None])
+        for index, header in enumerate(headers):
+            if workflows[index] is None:
+                spec, subprocess_specs, _forms = self._spec_of(session, header.definition_id)
+                workflows[index] = state_from_bytes(states[header.id], spec, subprocess_specs)
+        return workflows
 
     def _script_engine(self, session: Session, header_of: Callable[[], InstanceHeader],
                        before_service: Callable[[], None] | None = None) -> RestrictedScriptEngine:
@@ -409,22 +419,22 @@ class Engine:
             log.add("completed")
         return _Change(header, workflow, log, values, closed, new_rows)
 
-    def _write(self, session: Session, changes: list[_Change],
-               bulk: bool = False) -> list[tuple[dict[str, Any], tuple[int, ...]]]:
+    def _write(self, session: Session, changes: list[_Change], task_ids: bool = True,
+               cache: bool = True) -> list[tuple[dict[str, Any], tuple[int, ...]]]:
         """Write the changes of one or many steps with batched statements; per change (values, new task ids).
 
         The versioned UPDATEs go first: they are the guard that makes a second writer of the same
         step fail before it touches the projection.  Changes with a ``new_row`` are instances
-        started in this step whose row is inserted now.  A ``bulk`` start keeps no workflow in
-        the cache (its instances wait for people) and does not read the new task ids back.
+        started in this step whose row is inserted now.  Without ``task_ids`` the new task ids
+        are not read back (a bulk start, a timer batch); without ``cache`` no workflow is kept in
+        the cache after the commit (a bulk start: its instances wait for people).
         """
         store.insert_started_instances(session, [dict(change.new_row, **change.values, version=change.header.version + 1)
                                                  for change in changes if change.new_row is not None])
         store.update_instances(session, [(change.header, change.values) for change in changes if change.new_row is None])
-        for change in changes:
-            store.close_human_tasks(session, change.header.id, change.closed)
+        store.close_tasks_of_instances(session, [(change.header.id, row) for change in changes for row in change.closed])
         returned = store.insert_human_tasks(session, [row for change in changes for row in change.new_rows],
-                                            return_ids=not bulk)
+                                            return_ids=task_ids)
         new_ids = iter(returned)
         listeners = changes[0].log.listeners if changes else ()
         write_events(session, [event for change in changes for event in change.log.events], listeners)
@@ -432,7 +442,7 @@ class Engine:
         for change in changes:
             version = change.header.version + 1
             change.log.events = []
-            if not bulk:
+            if cache and change.workflow is not None:  # a failed timer step keeps no workflow
                 session.info.setdefault(_PENDING_KEY, []).append((self._cache, change.header.id, version,
                                                                   change.workflow))
             written.append((dict(change.values, version=version),
@@ -559,7 +569,12 @@ class Engine:
     # ---------------------------------------------------------------------------------- timers
 
     def due_instance_ids(self, session: Session, now: datetime, limit: int) -> list[int]:
-        """Ids of running instances whose next timer is due, locking them on PostgreSQL."""
+        """Ids of running instances whose next timer is due, earliest first, locking them on PostgreSQL.
+
+        Instances due at the same moment come in index order, which nothing promises; ordering them
+        by id too would make PostgreSQL read and sort every one of them (a campaign's deadline:
+        100,000) for each batch.
+        """
         query = (select(ProcessInstance.id).where(ProcessInstance.status == "running",
                                                   ProcessInstance.next_timer_at < now)
                  .order_by(ProcessInstance.next_timer_at).limit(limit))
@@ -567,35 +582,112 @@ class Engine:
             query = query.with_for_update(skip_locked=True)
         return list(session.scalars(query))
 
-    def run_due_timers(self, session: Session, now: datetime | None = None, batch_size: int = 100) -> int:
-        """Fire every due timer once; commit after each instance.  Returns how many instances fired.
+    def run_due_timers(self, session: Session, now: datetime | None = None, batch_size: int = 100,
+                       one_by_one: bool = False, asynchronous_commit: bool = False) -> int:
+        """Fire every due timer once, ``batch_size`` instances per transaction.  Returns how many instances fired.
+
+        Each batch of due instances is run to its next waits in memory and written with a few bulk
+        statements (state rows, human tasks, audit events; the audit listeners called once) and one
+        commit, leaving exactly what firing them one at a time would.  An instance whose step fails
+        is recorded as failed (status ``error``, see :meth:`retry`) with the rest of its batch; if
+        anything else refuses a batch (e.g. another writer changed one of its instances), the batch
+        is rolled back and fired again one instance per transaction.  ``one_by_one`` fires every
+        instance in its own transaction from the start.
+
+        ``asynchronous_commit`` lets the sweep's commits return before PostgreSQL has flushed them
+        to disk (``SET LOCAL synchronous_commit = off``): a crash may lose the last of them, which
+        leaves their timers due, so the next sweep fires them again; the fired workflows are then
+        not kept in the workflow cache, so no process holds a state the database may lose.
 
         Safe with several sweepers at once: PostgreSQL hands each due row to one sweeper
-        (``FOR UPDATE SKIP LOCKED``); on any database the instance is re-read under lock and
-        re-checked, and the version column refuses a second write of the same step.
+        (``FOR UPDATE SKIP LOCKED``); on any database each instance is re-read and re-checked,
+        and the version column refuses a second write of the same step.
         """
         now = utc(now or self.clock.now())
         fired, seen = 0, set()  # each instance at most once per sweep: the next sweep takes what is left
+        lingering = 0  # instances of ``seen`` that may still be due (refused, or due again at once): skipped
         while True:
-            ids = [i for i in self.due_instance_ids(session, now, batch_size + len(seen)) if i not in seen]
+            ids = [i for i in self.due_instance_ids(session, now, batch_size + lingering) if i not in seen][:batch_size]
             if not ids:
                 session.commit()
                 return fired
-            for instance_id in ids:
-                seen.add(instance_id)
+            seen.update(ids)
+            written: list[_Change] | None = None
+            if not one_by_one and len(ids) > 1:
                 try:
-                    if self._fire_instance(session, instance_id, now):
-                        fired += 1
-                    session.commit()
+                    written = self._fire_batch(session, ids, now, cache=not asynchronous_commit)
+                    self._commit_sweep(session, asynchronous_commit)
                 except EngineError:
-                    session.rollback()
+                    session.rollback()  # and again, one instance per transaction, to find the one refused
+                    written = None
+            if written is None:
+                written = []
+                for instance_id in ids:
+                    try:
+                        change = self._fire_instance(session, instance_id, now, cache=not asynchronous_commit)
+                        self._commit_sweep(session, asynchronous_commit)
+                    except EngineError:
+                        session.rollback()
+                        continue
+                    if change is not None:
+                        written.append(change)
+            fired += len(written)
+            lingering += len(ids) - sum(1 for change in written if not _due_after(change, now))
 
-    def _fire_instance(self, session: Session, instance_id: int, now: datetime) -> bool:
+    @staticmethod
+    def _commit_sweep(session: Session, asynchronous: bool) -> None:
+        if asynchronous:
+            store.commit_asynchronously(session)
+        session.commit()
+
+    def _fire_instance(self, session: Session, instance_id: int, now: datetime, cache: bool = True) -> _Change | None:
+        """Fire one instance's due timers under its row lock and write the step; ``None`` if it is not due."""
         header = store.load_header(session, instance_id, lock=True)
-        # SpiffWorkflow fires a timer strictly after its time, so "due" means next_timer_at < now.
-        if header.status != "running" or header.next_timer_at is None or header.next_timer_at >= now:
-            return False  # another sweeper fired it already
-        workflow = self._workflow(session, header)
+        if not _timer_due(header, now):
+            return None  # another sweeper fired it already
+        change = self._timer_step(session, header, self._workflow(session, header), now)
+        self._write(session, [change], cache=cache)
+        return change
+
+    def _fire_batch(self, session: Session, ids: list[int], now: datetime, cache: bool) -> list[_Change]:
+        """Fire the due timers of instances this transaction claimed; write them together; the steps written.
+
+        A service called by one instance's step first gets the changes of the instances before it
+        written (and the listeners told), as it would had they been committed one by one.
+        """
+        headers = [header for header in store.load_headers(session, ids) if _timer_due(header, now)]
+        changes: list[_Change] = []
+        pending: list[_Change] = []  # the last of them, not written yet
+        running: list[Any] = [None]
+        lookups: dict[Any, Any] = {}  # the resolver's reads, for the whole batch (cleared when a service runs)
+        failed_write: list[BaseException] = []
+
+        def write_before_service() -> None:
+            lookups.clear()  # a service may change what the resolver read (e.g. grant a role)
+            if not pending:
+                return
+            try:
+                self._write(session, pending, task_ids=False, cache=cache)
+            except Exception as exc:  # SpiffWorkflow would wrap it as this instance's failure; it is the batch's
+                failed_write.append(exc)
+                raise
+            pending.clear()
+
+        script_engine = self._script_engine(session, lambda: running[0], write_before_service)
+        for header, workflow in zip(headers, self._workflows(session, headers)):
+            running[0] = header
+            workflow.script_engine = script_engine
+            change = self._timer_step(session, header, workflow, now, lookups)
+            if failed_write:
+                raise failed_write[0]
+            changes.append(change)
+            pending.append(change)
+        self._write(session, pending, task_ids=False, cache=cache)
+        return changes
+
+    def _timer_step(self, session: Session, header: InstanceHeader, workflow: BpmnWorkflow, now: datetime,
+                    lookups: dict[Any, Any] | None = None) -> _Change:
+        """Fire an instance's due timers and run it to its next waits; what to write (a failed step: its error)."""
         ready_before = set(ready_manual_tasks(workflow))
         waiting = waiting_timers(workflow)
         log = self._log(now, None, header.id)
@@ -603,9 +695,7 @@ class Engine:
             self._step(workflow, header, workflow.refresh_timers, clock=_FixedClock(now))
         except WorkflowFailed as exc:
             log.add("error", detail=exc.message)
-            store.update_instance(session, header, {"status": "error", "error": exc.message, "next_timer_at": None})
-            log.write(session)
-            return True
+            return _Change(header, None, log, {"status": "error", "error": exc.message, "next_timer_at": None}, [], [])
         for task in waiting:
             if task.state != TaskState.WAITING or task.internal_data.get("event_fired"):
                 log.add("timer_fired", task_id=str(task.id), element_id=task.task_spec.bpmn_id,
@@ -614,8 +704,7 @@ class Engine:
                 if reminded is not None:
                     log.add("reminded", task_id=str(reminded.id), element_id=reminded.task_spec.bpmn_id,
                             after={"name": reminded.task_spec.bpmn_name or reminded.task_spec.bpmn_id})
-        self._save(session, header, workflow, log, ready_before)
-        return True
+        return self._changes(session, header, workflow, log, ready_before, lookups=lookups)
 
     # ------------------------------------------------------------------------ messages, cancel
 
@@ -704,6 +793,18 @@ class Engine:
                                   .where(ProcessDefinition.id == header.definition_id))
         return ProcessView(header.id, header.process_id, bpmn_xml, **{k: sorted(v) for k, v in groups.items()},
                            status=header.status)
+
+
+def _timer_due(header: InstanceHeader, now: datetime) -> bool:
+    # SpiffWorkflow fires a timer strictly after its time, so "due" means next_timer_at < now.
+    return header.status == "running" and header.next_timer_at is not None and header.next_timer_at < now
+
+
+def _due_after(change: _Change, now: datetime) -> bool:
+    """Whether an instance is still due after this step (a new timer already past): the next sweep fires it."""
+    status = change.values.get("status", change.header.status)
+    next_timer_at = change.values.get("next_timer_at", change.header.next_timer_at)
+    return status == "running" and next_timer_at is not None and next_timer_at < now
 
 
 class _FixedClock:

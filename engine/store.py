@@ -5,10 +5,11 @@ more than SpiffWorkflow's own work.  These functions run statements built once, 
 themselves, in the session's transaction, and keep any ORM objects of the same rows that the
 session holds in step with the database.
 
-Many rows at once (a bulk start) go in one statement (:func:`insert_rows`).  On PostgreSQL that
-is ``COPY … FROM STDIN`` when no ids are needed back, else an ``INSERT`` that takes one array per
-column and unnests them: either way psycopg does not re-parse a statement of thousands of
-placeholders, which SQLAlchemy's multi-row ``VALUES`` batches cost it.
+Many rows at once (a bulk start, a batch of fired timers) go in one statement (:func:`insert_rows`).
+On PostgreSQL that is ``COPY … FROM STDIN`` when no ids are needed back, else an ``INSERT`` that
+takes one array per column and unnests them (updates of many rows too): either way psycopg does not
+re-parse a statement of thousands of placeholders, which SQLAlchemy's multi-row ``VALUES`` batches
+cost it.
 """
 from __future__ import annotations
 
@@ -137,6 +138,42 @@ def load_header(session: Session, instance_id: int, lock: bool) -> InstanceHeade
 def load_state(session: Session, instance_id: int) -> bytes:
     """The serialized workflow state of an instance."""
     return session.connection().execute(_SELECT_STATE, {"instance_id": instance_id}).scalar_one()
+
+
+_SELECT_HEADERS = select(*_SELECT_HEADER.selected_columns).where(_instances.c.id.in_(bindparam("ids", expanding=True)))
+_SELECT_STATES = select(_instances.c.id, _instances.c.state).where(_instances.c.id.in_(bindparam("ids", expanding=True)))
+
+
+def load_headers(session: Session, instance_ids: list[int]) -> list[InstanceHeader]:
+    """The headers of several instances (one statement), in the order of ``instance_ids``; missing ones left out.
+
+    Takes no lock: the caller holds the rows already (the timer sweep claimed them with the query that found them).
+    """
+    if not instance_ids:
+        return []
+    rows = {row[0]: InstanceHeader(*row) for row in session.connection().execute(_SELECT_HEADERS, {"ids": instance_ids})}
+    return [rows[i] for i in instance_ids if i in rows]
+
+
+def load_states(session: Session, instance_ids: list[int]) -> dict[int, bytes]:
+    """The serialized workflow states of several instances (one statement), by instance id."""
+    if not instance_ids:
+        return {}
+    return dict(session.connection().execute(_SELECT_STATES, {"ids": instance_ids}).all())
+
+
+_ASYNCHRONOUS_COMMIT = text("SET LOCAL synchronous_commit TO off")
+
+
+def commit_asynchronously(session: Session) -> None:
+    """On PostgreSQL, let the current transaction's commit return before its WAL record is on disk.
+
+    A crash may then lose this transaction (and only the last few hundred milliseconds of such
+    transactions), never corrupt anything; any later durable commit makes it durable too.  Elsewhere
+    a no-op.  It applies to the commit, so it may be set at any point of the transaction.
+    """
+    if is_postgres(session):
+        session.connection().execute(_ASYNCHRONOUS_COMMIT)
 
 
 def insert_instance(session: Session, values: dict[str, Any]) -> int:
@@ -314,32 +351,56 @@ def insert_human_tasks(session: Session, rows: list[dict[str, Any]], return_ids:
     return insert_rows(session, _tasks, rows, return_ids=return_ids)
 
 
-def close_human_tasks(session: Session, instance_id: int, closed: list[dict[str, Any]]) -> None:
-    """Mark open human tasks completed or cancelled.
+def close_tasks_of_instances(session: Session, closed: list[tuple[int, dict[str, Any]]]) -> None:
+    """Mark open human tasks of one or many instances completed or cancelled, with one statement.
 
-    ``closed`` holds dicts of ``task_id``, ``state``, ``completed_at`` and ``completed_by``.
-    Raises :class:`ConcurrentUpdate` if one of them was not open any more.
+    ``closed`` holds (instance id, dict of ``task_id``, ``state``, ``completed_at`` and
+    ``completed_by``).  Raises :class:`ConcurrentUpdate` if one of them was not open any more.
     """
     if not closed:
         return
     params = [{"b_instance_id": instance_id, "b_task_id": row["task_id"], "b_state": row["state"],
-               "b_completed_at": row["completed_at"], "b_completed_by": row.get("completed_by")} for row in closed]
+               "b_completed_at": row["completed_at"], "b_completed_by": row.get("completed_by")}
+              for instance_id, row in closed]
     connection = session.connection()
-    result = connection.execute(_CLOSE_TASK, params[0] if len(params) == 1 else params)
-    if (len(params) == 1 or connection.dialect.supports_sane_multi_rowcount) and result.rowcount != len(params):
-        raise ConcurrentUpdate(f"流程实例 {instance_id} 的任务刚被他人办理 / a task of instance {instance_id} "
+    if len(params) >= BULK_FROM_ROWS and connection.dialect.name == "postgresql":
+        result = connection.execute(_UNNEST_CLOSE_TASKS, {f"u_{name}": [p[name] for p in params]
+                                                          for name in _CLOSE_TASK_COLUMNS})
+        checked = True
+    else:
+        result = connection.execute(_CLOSE_TASK, params[0] if len(params) == 1 else params)
+        checked = len(params) == 1 or connection.dialect.supports_sane_multi_rowcount
+    if checked and result.rowcount != len(params):
+        who = "、".join(sorted({str(instance_id) for instance_id, _row in closed})[:5])
+        raise ConcurrentUpdate(f"流程实例 {who} 的任务刚被他人办理 / a task of instance {who} "
                                "was closed by someone else a moment ago")
     if not session.identity_map:
         return
-    by_task = {row["task_id"]: row for row in closed}
+    by_task = {(instance_id, row["task_id"]): row for instance_id, row in closed}
     for obj in list(session.identity_map.values()):
-        if isinstance(obj, HumanTask) and obj.instance_id == instance_id and obj.task_id in by_task:
-            row = by_task[obj.task_id]
+        if isinstance(obj, HumanTask) and (row := by_task.get((obj.instance_id, obj.task_id))) is not None:
             set_committed_value(obj, "state", row["state"])
             set_committed_value(obj, "completed_at", row["completed_at"])
             if row.get("completed_by") is not None:
                 set_committed_value(obj, "completed_by", row["completed_by"])
                 set_committed_value(obj, "assignee", obj.assignee or row["completed_by"])
+
+
+_CLOSE_TASK_COLUMNS = ("b_instance_id", "b_task_id", "b_state", "b_completed_at", "b_completed_by")
+
+
+def _unnest_close_tasks():
+    types = dict(zip(_CLOSE_TASK_COLUMNS, (_tasks.c.instance_id.type, _tasks.c.task_id.type, _tasks.c.state.type,
+                                           _tasks.c.completed_at.type, _tasks.c.completed_by.type)))
+    arrays = func.unnest(*[bindparam(f"u_{name}", type_=ARRAY(types[name])) for name in _CLOSE_TASK_COLUMNS])
+    rows = arrays.table_valued(*_CLOSE_TASK_COLUMNS).render_derived()
+    return (update(_tasks)
+            .where(_tasks.c.instance_id == rows.c.b_instance_id, _tasks.c.task_id == rows.c.b_task_id, _IS_OPEN)
+            .values(state=rows.c.b_state, completed_at=rows.c.b_completed_at, completed_by=rows.c.b_completed_by,
+                    assignee=func.coalesce(_tasks.c.assignee, rows.c.b_completed_by)))
+
+
+_UNNEST_CLOSE_TASKS = _unnest_close_tasks()
 
 
 @lru_cache(maxsize=32)

@@ -26,7 +26,7 @@ from workflows.roles import Actor
 from workflows.roster import CADRE_KIND_NAMES_ZH
 
 from .extensions import db
-from .i18n import local_date
+from .i18n import local_date, wording
 from .runtime import current_engine
 from .session_user import current_actor
 
@@ -141,13 +141,13 @@ def organisations(code: str):
     standing = rankings.organisation_standing(db.session, org, day)
     history = rankings.organisation_history(db.session, org, day - timedelta(days=HISTORY_DAYS), day)
     chart_compliance = charts.compliance_bars([(row.name, row.compliance_rate) for row in rows],
-                                              title=_("%(org)s下级组织“五个一”达标率", org=org.name))
+                                              title=_("%(org)s下级组织“五个一”达标率", org=org.name), wording=wording())
     chart_history = charts.rank_over_time([(point.day, point.rank) for point in history],
                                           title=_("%(org)s在同级组织中的排名（近%(days)d天）", org=org.name,
                                                   days=HISTORY_DAYS),
-                                          of=standing.siblings if standing else None)
+                                          of=standing.siblings if standing else None, wording=wording())
     chart_points = charts.points_histogram(list(standing.points_histogram) if standing else [0] * 10,
-                                           title=_("%(org)s团干部积分分布", org=org.name))
+                                           title=_("%(org)s团干部积分分布", org=org.name), wording=wording())
     return render_template("assessment/organisations.html", **_common(org, day), rows=rows, total=total, page=page,
                            pages=max(1, -(-total // PAGE_SIZE)), sort=sort, sorts=rankings.ORG_SORTS, depth=depth,
                            standing=standing, days=rankings.computed_days(db.session, limit=60),
@@ -171,7 +171,7 @@ def cadres(code: str):
     total = 0 if standing is None else standing.own_cadres if scope == "own" else standing.cadres
     chart_points = charts.points_histogram(list(standing.points_histogram) if standing else [0] * 10,
                                            title=_("%(org)s团干部积分分布（%(day)s）", org=org.name,
-                                                   day=local_date(day)))
+                                                   day=local_date(day)), wording=wording())
     return render_template("assessment/cadres.html", **_common(org, day), rows=rows, total=total, page=page,
                            pages=max(1, -(-total // PAGE_SIZE)), scope=scope, standing=standing,
                            chart_points=chart_points)
@@ -197,7 +197,8 @@ def organisation_history(code: str):
     history = rankings.organisation_history(db.session, org, days[-1], days[0])
     siblings = next((standing.siblings for _year, standing in years if standing is not None), None)
     chart = charts.rank_over_time([(point.day, point.rank) for point in history],
-                                  title=_("%(org)s在同级组织中的排名（历年）", org=org.name), of=siblings)
+                                  title=_("%(org)s在同级组织中的排名（历年）", org=org.name), of=siblings,
+                                  wording=wording())
     return render_template("assessment/history.html", **_common(org, days[0]), years=years, chart=chart)
 
 
@@ -214,8 +215,9 @@ def bulletin(code: str, month: str):
     org = _visible(code)
     report = bulletins.monthly_bulletin(db.session, org, _month(month))
     chart_compliance = charts.compliance_bars([(row.name, row.compliance_rate) for row in report.children],
-                                              title=_("下级组织“五个一”达标率"))
-    chart_points = charts.points_histogram(list(report.standing.points_histogram), title=_("团干部积分分布"))
+                                              title=_("下级组织“五个一”达标率"), wording=wording())
+    chart_points = charts.points_histogram(list(report.standing.points_histogram), title=_("团干部积分分布"),
+                                           wording=wording())
     return render_template("assessment/bulletin.html", **_common(org, report.snapshot_day), b=report,
                            chart_compliance=chart_compliance, chart_points=chart_points,
                            issued=bulletins.issued(db.session, org))
@@ -244,7 +246,7 @@ def half_year(code: str, year: int):
     org = _visible(code)
     review = bulletins.half_year_review(db.session, org, year)
     chart = charts.compliance_bars([(row.name, row.binding_rate) for row in review.children],
-                                   title=_("下级组织手机端绑定率"))
+                                   title=_("下级组织手机端绑定率"), wording=wording())
     return render_template("assessment/half_year.html", **_common(org, review.snapshot_day), r=review, chart=chart)
 
 

@@ -9,7 +9,9 @@ uploaded twice; a refused file stores nothing and its message sits beside the fi
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from flask import Blueprint, Flask, current_app, request, send_file
 from flask_babel import gettext as _
@@ -17,7 +19,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 from sqlalchemy import select
 
-from engine.errors import TaskAlreadyCompleted
+from engine.errors import FormInvalid, TaskAlreadyCompleted
 from engine.models import AuditEvent, HumanTask
 from workflows.evidence import (
     JPEG,
@@ -42,6 +44,7 @@ from .extensions import db
 from .i18n import localized
 from .runtime import current_engine
 from .session_user import current_actor
+from .task_forms import data_from_form, field_errors, fields_of
 
 bp = Blueprint("evidence", __name__, url_prefix="/evidence")
 
@@ -85,7 +88,7 @@ def upload_form(kept: dict[str, list[EvidenceFile]] | None = None) -> UploadForm
     accept = ",".join([*settings.allowed_types, *(ACCEPT_EXTENSIONS[t] for t in settings.allowed_types
                                                   if t in ACCEPT_EXTENSIONS)])
     rules = _("可上传 %(types)s；每个文件不超过 %(file)s，最多 %(count)d 个，合计不超过 %(total)s",
-              types="、".join(type_label(t) for t in settings.allowed_types),
+              types=_("、").join(type_label(t) for t in settings.allowed_types),
               file=file_size(settings.max_file_bytes), count=settings.max_files_per_record,
               total=file_size(settings.max_record_bytes))
     return UploadForm(accept=accept, rules=rules, kept=kept or {})
@@ -188,6 +191,40 @@ def evidence_messages(errors: dict[str, str], schema: dict | None) -> dict[str, 
     rules = upload_form().rules
     return {name: (_("请上传佐证材料（照片或文件）：%(rules)s", rules=rules) if name in names else message)
             for name, message in errors.items()}
+
+
+@dataclass
+class Submitted:
+    """A task form posted with its evidence: what completing it returned, or the errors to show beside the fields."""
+
+    result: Any = None
+    errors: dict[str, str] = field(default_factory=dict)
+    kept: dict[str, list[EvidenceFile]] = field(default_factory=dict)
+
+
+def complete_with_evidence(task: HumanTask, schema: dict | None, complete: Callable[[dict], Any]) -> Submitted:
+    """Complete a task from the posted form and its uploads (every page whose form may take evidence).
+
+    The form's new files are stored first (:func:`receive_uploads`), then ``complete(data)`` runs with
+    the carried files in ``data``.  A refused upload, or a form the validator refuses, comes back as
+    ``errors`` with the files the form now carries in ``kept`` (listed again: nothing is uploaded twice);
+    any other failure removes this request's files and is raised.  The caller commits on success.
+    """
+    received = receive_uploads(task, schema, data_from_form(schema, request.form))
+    if received.errors:
+        return Submitted(errors=received.errors, kept=received.kept)
+    try:
+        result = complete(received.data)
+    except FormInvalid as invalid:
+        db.session.rollback()
+        errors = evidence_messages(field_errors(invalid.errors, fields_of(schema)), schema)
+        return Submitted(errors=errors, kept=received.kept)
+    except BaseException:
+        db.session.rollback()
+        if received.new_ids:
+            discard_uploads(received)
+        raise
+    return Submitted(result=result, kept=received.kept)
 
 
 # ------------------------------------------------------------------------------ showing and serving

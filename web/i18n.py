@@ -5,8 +5,12 @@
   remembers it; otherwise Chinese.  The browser's Accept-Language is deliberately not followed.
 - Times and days in the locale's format, in the configured zone (``LIANQING_TIMEZONE``, Beijing time).
 - :func:`localized`: the half of a bilingual domain message (``"中文 / English"``) that matches the locale.
-- :func:`term`: a label the domain names in Chinese (a role, a status), translated when the catalogue
-  has it (``web/domain_terms.py`` lists them for extraction).
+- :func:`term`: a label the domain names in Chinese (a role, a status; ``web/domain_terms.py`` lists them
+  for extraction), or what a BPMN file or its form says (a step's name, its instructions, a field's label:
+  ``web/i18n_extract.py`` extracts them), or a sentence the domain composes (a
+  :class:`workflows.phrases.Phrase`: a wish's status, a bulletin's title), translated when the catalogue has it.
+- :func:`wording`: the request's language as the domain's :class:`~workflows.phrases.Wording`, for the
+  functions that word their own output (the charts).
 """
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ from datetime import date, datetime
 
 from flask import Blueprint, Flask, abort, current_app, has_request_context, redirect, request, session, url_for
 from flask_babel import Babel, format_date, format_datetime, get_locale, gettext, to_user_timezone
+
+from workflows.phrases import Month, Phrase, Wording
 
 DEFAULT_LOCALE = "zh_Hans_CN"
 DEFAULT_TIMEZONE = "Asia/Shanghai"
@@ -27,9 +33,9 @@ COOKIE_MAX_AGE = 365 * 24 * 3600
 # Babel (CLDR) patterns of each style; Chinese keeps the numeric forms people there read.
 PATTERNS = {
     "zh_Hans_CN": {"datetime": "yyyy-MM-dd HH:mm", "seconds": "yyyy-MM-dd HH:mm:ss", "date": "yyyy-MM-dd",
-                   "month_day": "MM-dd"},
+                   "month_day": "MM-dd", "day": "M月d日", "month": "y年M月"},
     "en": {"datetime": "d MMM yyyy, HH:mm", "seconds": "d MMM yyyy, HH:mm:ss", "date": "d MMM yyyy",
-           "month_day": "d MMM"},
+           "month_day": "d MMM", "day": "d MMM", "month": "MMMM y"},
 }
 _ISO_MOMENT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)$")
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -99,8 +105,24 @@ def localized(message) -> str:
 
 
 def term(text) -> str:
-    """A label the domain gives in Chinese, in the request's language when the catalogue translates it."""
+    """A label or a :class:`~workflows.phrases.Phrase` the domain gives in Chinese, or a text of a BPMN file or
+    its form, in the request's language when the catalogue translates it (else as it is)."""
+    if isinstance(text, Phrase):
+        return text.render(wording())
     return gettext(text) if text else ("" if text is None else text)
+
+
+def wording() -> Wording:
+    """How the domain's phrases and charts read in the request's language: the catalogue, the locale's days."""
+    return Wording(translate=gettext, day=_short_day, full_date=local_date, month=_month_text)
+
+
+def _short_day(day: date | datetime) -> str:
+    return local_date(day, "day")
+
+
+def _month_text(month: Month) -> str:
+    return format_date(month.first, _pattern("month"))
 
 
 def _pattern(style: str) -> str:

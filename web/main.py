@@ -16,7 +16,7 @@ from workflows.inbox import inbox as inbox_query
 from workflows.roles import ROLE_NAMES_ZH
 
 from .extensions import db
-from .i18n import term
+from .i18n import local_time, term
 from .runtime import current_engine
 from .session_user import current_actor
 
@@ -56,11 +56,12 @@ class PageHeader:
 
 def _blueprint_home(name: str) -> str | None:
     """URL of a blueprint's shortest GET page without arguments, or ``None`` while it has none."""
-    rules = [rule for rule in current_app.url_map.iter_rules()
-             if rule.endpoint.startswith(name + ".") and not rule.arguments and "GET" in (rule.methods or ())]
-    if not rules:
-        return None
-    return url_for(min(rules, key=lambda rule: (len(rule.rule), rule.rule)).endpoint)
+    homes = current_app.extensions.setdefault("lianqing_blueprint_homes", {})  # the URL map is fixed once serving
+    if name not in homes:
+        rules = [rule for rule in current_app.url_map.iter_rules()
+                 if rule.endpoint.startswith(name + ".") and not rule.arguments and "GET" in (rule.methods or ())]
+        homes[name] = min(rules, key=lambda rule: (len(rule.rule), rule.rule)).endpoint if rules else None
+    return url_for(homes[name]) if homes[name] is not None else None
 
 
 def _unread_text(username: str) -> str | None:
@@ -145,6 +146,16 @@ def _query(**params) -> str:
     return "?" + urlencode({key: value for key, value in params.items() if value not in (None, "")})
 
 
+def _due_texts(tasks) -> dict[int, str]:
+    """Each task's deadline as the inbox shows it ("—" without one), formatted once per distinct moment
+    (a campaign's tasks share theirs)."""
+    shown: dict = {None: "—"}
+    for task in tasks:
+        if task.due_at not in shown:
+            shown[task.due_at] = local_time(task.due_at)
+    return {task.id: shown[task.due_at] for task in tasks}
+
+
 @bp.get("/")
 @login_required
 def inbox():
@@ -160,10 +171,10 @@ def inbox():
     processes = process_choices(db.session)
     return render_template(
         "tasks.html", tasks=shown, urgency={task.id: urgency(task, now) for task in shown}, page=page,
-        has_next=len(tasks) > PAGE_SIZE and page * PAGE_SIZE <= MAX_OFFSET,
+        due_texts=_due_texts(shown), has_next=len(tasks) > PAGE_SIZE and page * PAGE_SIZE <= MAX_OFFSET,
         previous_url=_query(page=page - 1, **filters) if page > 1 else None,
         next_url=_query(page=page + 1, **filters),
-        processes=processes, process_names={p.process_id: p.name for p in processes},
+        processes=processes, process_names={p.process_id: term(p.name) for p in processes},
         campaigns=campaign_choices(db.session, shown), process_id=process_id, campaign_id=campaign_id,
         filtered=bool(process_id or campaign_id))
 

@@ -23,6 +23,7 @@ from workflows.roster import CADRE_KIND_NAMES_ZH
 
 from .assessment import may_see
 from .extensions import db
+from .i18n import wording
 from .runtime import current_engine
 from .session_user import current_actor
 
@@ -76,7 +77,7 @@ def cadre(code: str):
     history = rankings.cadre_history(db.session, person, date.fromordinal(today.toordinal() - RANK_HISTORY_DAYS),
                                      today)
     chart = charts.rank_over_time([(p.day, p.rank) for p in history],
-                                  title=_("%(name)s在本组织团干部中的排名", name=person.name))
+                                  title=_("%(name)s在本组织团干部中的排名", name=person.name), wording=wording())
     return render_template(
         "assessment/points.html", cadre=person, organisation=organisation, year=year, this_year=this_year,
         score=score, rules=rules, per_fact=per_fact, earlier=earlier, standing=standing, latest=latest, chart=chart,

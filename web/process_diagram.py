@@ -2,17 +2,24 @@
 
 The browser draws the diagram with the locally served bpmn-js viewer (``static/diagram.js``); the
 server only says which elements to mark.  A file without diagram interchange (BPMN DI) is laid out
-by :func:`engine.diagram_layout.add_diagram` so it can still be drawn.
+by :func:`engine.diagram_layout.add_diagram` so it can still be drawn.  In English the labels the
+catalogue translates (step, event, gateway and flow names: ``web/i18n_extract.py``) are replaced in the XML
+handed to the viewer, once per version and language.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
 
+from flask_babel import gettext
+from lxml import etree
+
 from engine.definitions import BPMN_NS, read_xml
 from engine.diagram_layout import BPMNDI_NS, add_diagram
 from engine.errors import InvalidBpmn
 from engine.runtime import ProcessView
+
+from .i18n import DEFAULT_LOCALE, current_locale
 
 # What each marker means, for the legend and for screen readers (CSS classes in static/app.css).
 MARKERS = {"completed": "已完成 / done", "current": "当前步骤 / current", "ready": "进行中 / in progress",
@@ -55,6 +62,29 @@ def drawable_xml(bpmn_xml: str) -> str:
         return bpmn_xml  # the viewer says it cannot draw it; the page still works
 
 
+@lru_cache(maxsize=64)
+def _labels_translated(xml: str, locale: str) -> str:
+    """``xml`` with each BPMN element's name as the catalogue of ``locale`` (the request's) translates it."""
+    try:
+        root = read_xml(xml.encode("utf-8"), "process.bpmn").getroot()
+    except InvalidBpmn:
+        return xml
+    changed = False
+    for element in root.iter(f"{{{BPMN_NS}}}*"):
+        name = element.get("name")
+        if name and (translated := gettext(name)) != name:
+            element.set("name", translated)
+            changed = True
+    return etree.tostring(root, encoding="unicode") if changed else xml
+
+
+def _viewer_xml(bpmn_xml: str) -> str:
+    """What the viewer draws: the drawable XML, its labels in the request's language."""
+    xml = drawable_xml(bpmn_xml)
+    locale = current_locale()
+    return xml if locale == DEFAULT_LOCALE else _labels_translated(xml, locale)
+
+
 def name_of(texts: dict[str, ElementText], element_id: str | None) -> str:
     """An element's name, or its id when it has none."""
     if element_id is None:
@@ -69,9 +99,9 @@ def instance_diagram(view: ProcessView, current: str | None = None) -> dict:
     markers = {"completed": view.completed, "ready": ready, "waiting": view.waiting, "cancelled": view.cancelled}
     if current is not None:
         markers["current"] = [current]
-    return {"xml": drawable_xml(view.bpmn_xml), "markers": markers}
+    return {"xml": _viewer_xml(view.bpmn_xml), "markers": markers}
 
 
 def plain_diagram(bpmn_xml: str) -> dict:
     """The JSON of a diagram with nothing marked (a deployed version, or an upload being previewed)."""
-    return {"xml": drawable_xml(bpmn_xml), "markers": {}}
+    return {"xml": _viewer_xml(bpmn_xml), "markers": {}}

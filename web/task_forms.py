@@ -1,6 +1,8 @@
 """HTML form fields from a task's JSON Schema, and form posts back into typed data.
 
 The schema is the single source: the same one validates the data on the server (engine.forms).
+Its words (titles, descriptions, option labels) are Chinese, shown in the request's language through the
+catalogues (``web/i18n_extract.py`` extracts them from the form files).
 """
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask_babel import gettext as _
+
+from .i18n import term
 
 
 @dataclass(frozen=True)
@@ -76,9 +80,9 @@ def fields_of(schema: dict[str, Any] | None) -> list[Field]:
             widget = "textarea"
         else:
             widget = "text"
-        choices = tuple((str(value), labels.get(str(value), str(value))) for value in prop.get("enum", []))
-        fields.append(Field(name, prop.get("title", name), widget, name in required, choices,
-                            prop.get("description", ""), _rules(prop, widget), prop.get("minimum"),
+        choices = tuple((str(value), term(labels.get(str(value), str(value)))) for value in prop.get("enum", []))
+        fields.append(Field(name, term(prop.get("title", name)), widget, name in required, choices,
+                            term(prop.get("description", "")), _rules(prop, widget), prop.get("minimum"),
                             prop.get("maximum"), prop.get("maxLength")))
     return fields
 

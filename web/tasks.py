@@ -10,23 +10,22 @@ from flask_babel import gettext as _
 from flask_login import login_required
 
 from engine.audit import trail
-from engine.errors import FormInvalid, NotAllowed
+from engine.errors import NotAllowed
 from workflows.inbox import can_view_task, claimed_by_hand, urgency
 from workflows.task_subjects import task_subject
 
 from .evidence import (
-    discard_uploads,
-    evidence_messages,
+    complete_with_evidence,
     readable_evidence,
-    receive_uploads,
     upload_form,
     with_upload_rules,
 )
 from .extensions import db
+from .i18n import term
 from .process_diagram import element_texts, instance_diagram, name_of
 from .runtime import current_engine
 from .session_user import current_actor
-from .task_forms import data_from_form, field_errors, fields_of
+from .task_forms import fields_of
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 
@@ -108,22 +107,15 @@ def complete(task_id: int):
     """
     engine, task = _visible_task(task_id)
     schema = engine.form_schema(db.session, task)
-    received = receive_uploads(task, schema, data_from_form(schema, request.form))
-    if received.errors:
-        return _render(task, schema, request.form, received.errors, 422, received.kept)
-    try:
-        done = engine.complete_task(db.session, task_id, received.data, current_actor().username)
-    except FormInvalid as invalid:
-        db.session.rollback()
-        errors = evidence_messages(field_errors(invalid.errors, fields_of(schema)), schema)
-        return _render(engine.human_task(db.session, task_id), schema, request.form, errors, 422, received.kept)
-    except BaseException:
-        db.session.rollback()
-        if received.new_ids:
-            discard_uploads(received)
-        raise
+    username = current_actor().username
+    submitted = complete_with_evidence(
+        task, schema, lambda data: engine.complete_task(db.session, task_id, data, username))
+    if submitted.errors:
+        return _render(engine.human_task(db.session, task_id), schema, request.form, submitted.errors, 422,
+                       submitted.kept)
+    done = submitted.result
     db.session.commit()
-    flash(_("已完成「%(task)s」", task=done.name))
+    flash(_("已完成「%(task)s」", task=term(done.name)))
     if len(done.next_task_ids) == 1:
         next_task = engine.human_task(db.session, done.next_task_ids[0])
         if next_task.assignee == current_actor().username:

@@ -1,7 +1,9 @@
 """The coordinators' wish-pool board (心愿池): pooled wishes of their level, claim, match a resource, fulfil.
 
 Thin: the board, its rights and each wish's history are ``workflows/wish_pool.py``; the pool
-form (bpmn/micro_wish.pool.json) is rendered from its JSON Schema and validated by the engine.
+form (bpmn/micro_wish.pool.json) is rendered from its JSON Schema and validated by the engine.  Its
+evidence is uploaded as on the task page (web/evidence.py): files kept across a form error, listed on
+the wish's page to those who may read them.
 """
 from __future__ import annotations
 
@@ -13,14 +15,19 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import login_required
 
-from engine.errors import FormInvalid
 from workflows import wish_pool
 from workflows.wishes import wish_status
 
+from .evidence import (
+    complete_with_evidence,
+    readable_evidence,
+    upload_form,
+    with_upload_rules,
+)
 from .extensions import db
 from .runtime import current_engine
 from .session_user import current_actor
-from .task_forms import data_from_form, field_errors, fields_of
+from .task_forms import fields_of
 
 bp = Blueprint("wish_pool", __name__, url_prefix="/wish-pool")
 
@@ -58,11 +65,13 @@ def board():
         count_cap=wish_pool.COUNT_CAP)
 
 
-def _render(task_id: int, values, errors, status: int = 200):
+def _render(task_id: int, values, errors, status: int = 200, kept=None):
     engine, actor = current_engine(), current_actor()
     now = engine.clock.now()
     wish = wish_pool.pooled_wish(db.session, actor, task_id, now)
-    fields = fields_of(engine.form_schema(db.session, wish.task)) if wish.open else []
+    upload = upload_form(kept)  # the evidence input: what it accepts, its limits, the files already carried
+    schema = engine.form_schema(db.session, wish.task) if wish.open else None
+    fields = with_upload_rules(fields_of(schema), schema, upload) if wish.open else []
     current = None
     if not wish.open and wish.business_key:  # fulfilled, escalated or withdrawn: say where it is now
         current = wish_status(db.session, wish.business_key)
@@ -70,7 +79,8 @@ def _render(task_id: int, values, errors, status: int = 200):
         "wish_pool/wish.html", wish=wish, now=now, pool_age=pool_age, current=current,
         resource_fields=[f for f in fields if f.name in wish_pool.RESOURCE_FIELDS],
         fulfil_fields=[f for f in fields if f.name not in wish_pool.RESOURCE_FIELDS],
-        mine=wish.open and wish.task.assignee == actor.username, values=values, errors=errors,
+        mine=wish.open and wish.task.assignee == actor.username, values=values, errors=errors, upload=upload,
+        evidence_files=readable_evidence(wish.task.instance_id),
         history=wish_pool.wish_history(db.session, wish.task.instance_id)), status
 
 
@@ -104,15 +114,15 @@ def unclaim(task_id: int):
 @bp.post("/<int:task_id>/fulfil")
 @login_required
 def fulfil(task_id: int):
-    """Record the matched resource and the fulfilment; field errors come back next to the fields."""
-    engine = current_engine()
-    task = engine.human_task(db.session, task_id)
-    schema = engine.form_schema(db.session, task)
-    try:
-        wish_pool.fulfil(db.session, engine, current_actor(), task_id, data_from_form(schema, request.form))
-    except FormInvalid as invalid:
-        db.session.rollback()
-        return _render(task_id, request.form, field_errors(invalid.errors, fields_of(schema)), 422)
+    """Record the matched resource and the fulfilment with its evidence; field errors come back next to the
+    fields, with the files already uploaded still listed."""
+    engine, actor = current_engine(), current_actor()
+    wish = wish_pool.open_wish(db.session, actor, task_id, engine.clock.now())  # before any file is stored
+    schema = engine.form_schema(db.session, wish.task)
+    submitted = complete_with_evidence(
+        wish.task, schema, lambda data: wish_pool.fulfil(db.session, engine, actor, task_id, data))
+    if submitted.errors:
+        return _render(task_id, request.form, submitted.errors, 422, submitted.kept)
     db.session.commit()
     flash(_("心愿已实现，已请青年确认"))
     return redirect(url_for("wish_pool.wish", task_id=task_id))

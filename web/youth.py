@@ -16,6 +16,7 @@ from workflows import wish_pool, youth_requests
 from workflows.roles import Actor
 from workflows.wishes import wish_status
 
+from .evidence import readable_evidence
 from .extensions import db
 from .runtime import current_engine
 from .session_user import current_actor
@@ -120,11 +121,13 @@ def new_wish():
 @bp.get("/wishes/<key>")
 @login_required
 def wish(key: str):
-    """Where my wish stands, in plain words, its history, and what I can do now."""
+    """Where my wish stands, in plain words, its history, what I can do now, and the photos and files of its
+    fulfilment (the youth is the instance's starter, so ``may_read`` lets them open them)."""
     instance = youth_requests.own_request(db.session, _youth(), youth_requests.WISH_PROCESS, key)
     status = wish_status(db.session, key)
     return render_template("youth/wish.html", instance=instance, status=status,
                            posted=youth_requests.posted(db.session, instance.id), ratings=RATINGS,
+                           evidence_files=readable_evidence(instance.id),
                            history=wish_pool.wish_history(db.session, instance.id))
 
 

@@ -31,6 +31,7 @@ from .education_practice import DONE, PRACTICE_ITEMS, PracticeItem
 from .eligibility import AssessmentOutcome, record_assessments
 from .models import Activity, Cadre, Organisation
 from .organisations import in_subtree
+from .phrases import N_, Month, Phrase, phrase
 from .rankings import (HALF_YEAR_DAY, CadreRanking, CadreStanding, OrganisationStanding, cadre_count, cadre_ranking,
                        child_count, child_ranking, day_end, day_start, latest_day, local_today, month_bounds,
                        organisation_standing)
@@ -148,9 +149,15 @@ class Bulletin:
     quota: int = QUOTA
 
     @property
+    def heading(self) -> Phrase:
+        """"青岛团市委 2026年5月“1+100”工作月度通报" (workflows.phrases: the pages word it per language)."""
+        return phrase(N_("%(organisation)s %(month)s“1+100”工作月度通报"), organisation=self.organisation.name,
+                      month=Month(self.first.year, self.first.month))
+
+    @property
     def title(self) -> str:
-        """"青岛团市委 2026年5月“1+100”工作月度通报"."""
-        return f"{self.organisation.name} {self.first.year}年{self.first.month}月“1+100”工作月度通报"
+        """The heading in Chinese."""
+        return str(self.heading)
 
 
 def _month_facts(session: Session, orgs: list[Organisation], first: date, last: date) -> dict[int, MonthFacts]:
@@ -230,9 +237,15 @@ class HalfYearReview:
     cadres: list[CadreStanding]
 
     @property
-    def title(self) -> str:
+    def heading(self) -> Phrase:
         """"青岛团市委 2026年“1+100”工作半年考核评估"."""
-        return f"{self.organisation.name} {self.year}年“1+100”工作半年考核评估"
+        return phrase(N_("%(organisation)s %(year)s年“1+100”工作半年考核评估"), organisation=self.organisation.name,
+                      year=self.year)
+
+    @property
+    def title(self) -> str:
+        """The heading in Chinese."""
+        return str(self.heading)
 
 
 def half_year_review(session: Session, org: Organisation, year: int) -> HalfYearReview:
@@ -284,9 +297,19 @@ class YearEndEvaluation:
         return sum(1 for v in self.verdicts if v.passed)
 
     @property
-    def title(self) -> str:
+    def heading(self) -> Phrase:
         """"青岛团市委 2026年“1+100”工作年终考核"."""
-        return f"{self.organisation.name} {self.year}年“1+100”工作年终考核"
+        return year_end_heading(self.organisation, self.year)
+
+    @property
+    def title(self) -> str:
+        """The heading in Chinese."""
+        return str(self.heading)
+
+
+def year_end_heading(org: Organisation, year: int) -> Phrase:
+    """The title of ``org``'s year-end evaluation of ``year``."""
+    return phrase(N_("%(organisation)s %(year)s年“1+100”工作年终考核"), organisation=org.name, year=year)
 
 
 def revoked_by_cadre(session: Session, org: Organisation, year: int) -> dict[int, int]:
@@ -338,9 +361,14 @@ class YearEndPage:
         return self.total - self.passed
 
     @property
-    def title(self) -> str:
+    def heading(self) -> Phrase:
         """"青岛团市委 2026年“1+100”工作年终考核"."""
-        return f"{self.organisation.name} {self.year}年“1+100”工作年终考核"
+        return year_end_heading(self.organisation, self.year)
+
+    @property
+    def title(self) -> str:
+        """The heading in Chinese."""
+        return str(self.heading)
 
 
 def _failed_with_enough_points(session: Session, org: Organisation, day: date,

@@ -150,7 +150,6 @@ class Notification(Base):
 
     __tablename__ = "notification"
     __table_args__ = (Index("ix_notification_recipient", "recipient", "read_at"),
-                      Index("ix_notification_unsent", "channel", "sent_at"),
                       Index("ix_notification_delivery", "channel", "delivery_state", "next_attempt_at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -2,8 +2,9 @@
 
 :func:`notify_from_audit` is the engine's audit listener: it runs in the transaction of the
 change, so a notification exists exactly when the change does.  Delivery (in-app list, e-mail,
-SMS) reads the outbox later.  A bulk start (a campaign launch) hands it the events of hundreds of
-instances at once: their notifications are written with one statement.
+SMS) reads the outbox later.  A bulk start (a campaign launch) or a batch of fired timers hands it
+the events of hundreds of instances at once: the tasks they remind of are read, and their
+notifications written, with one statement each.
 """
 from __future__ import annotations
 
@@ -49,10 +50,24 @@ def _due_text(due: str | None) -> str:
     return f"，截止 {datetime.fromisoformat(due).astimezone(DISPLAY_ZONE):%Y-%m-%d %H:%M}"
 
 
+def _tasks_reminded_or_escalated(session: Session, events: list[dict[str, Any]]) -> dict[tuple[int, str], Any]:
+    """The human-task rows the ``reminded`` and ``escalated`` events name, by (instance id, task id), in one read."""
+    keys = {(event["instance_id"], event["task_id"]) for event in events if event["kind"] in ("reminded", "escalated")}
+    if not keys:
+        return {}
+    rows = session.execute(select(HumanTask.instance_id, HumanTask.task_id, HumanTask.name, HumanTask.assignee,
+                                  HumanTask.candidate_role, HumanTask.organisation_id, HumanTask.due_at)
+                           .where(HumanTask.instance_id.in_({instance_id for instance_id, _ in keys}),
+                                  HumanTask.task_id.in_({task_id for _, task_id in keys})))
+    return {(row.instance_id, row.task_id): row for row in rows if (row.instance_id, row.task_id) in keys}
+
+
 def notify_from_audit(session: Session, events: list[dict[str, Any]]) -> None:
-    """Write notifications for the events of one engine operation (or of a bulk start), in event order."""
+    """Write notifications for the events of one engine operation (or of a bulk start, or a batch of fired
+    timers), in event order."""
     rows: list[dict[str, Any]] = []
     known: dict[tuple[str, str], list[str]] = {}
+    tasks = _tasks_reminded_or_escalated(session, events)
     for event in events:
         kind, after, at = event["kind"], event.get("after") or {}, event["at"]
         if kind == "task_created":
@@ -62,8 +77,7 @@ def notify_from_audit(session: Session, events: list[dict[str, Any]]) -> None:
                    f"新的待办：{after.get('name')}", f"您有新的待办「{after.get('name')}」{offered}"
                    f"{_due_text(after.get('due_at'))}。", at)
         elif kind in ("reminded", "escalated"):
-            task = session.scalar(select(HumanTask).where(HumanTask.instance_id == event["instance_id"],
-                                                          HumanTask.task_id == event["task_id"]))
+            task = tasks.get((event["instance_id"], event["task_id"]))
             if task is None:
                 continue
             recipients = _recipients(session, task.assignee, task.candidate_role, task.organisation_id, known)

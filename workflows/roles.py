@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, bindparam, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import and_, bindparam, event, select
+from sqlalchemy.orm import Session, SessionTransaction, aliased
 
 from engine.assignment import Assignment, TaskContext
 from engine.errors import NotAllowed
@@ -60,11 +60,31 @@ def load_actor(session: Session, username: str) -> Actor | None:
     return actor_of(session, user)
 
 
-def actor_of(session: Session, user: User) -> Actor:
-    """Build the :class:`Actor` of a loaded user."""
+# The user's cadre and youth records (a user has at most one of each), as columns beside the user.
+_CADRE_ID = select(Cadre.id).where(Cadre.user_id == User.id).correlate(User).scalar_subquery()
+_YOUTH_ID = select(Youth.id).where(Youth.user_id == User.id).correlate(User).scalar_subquery()
+_USER_WITH_PERSON_IDS = select(User, _CADRE_ID, _YOUTH_ID).where(User.id == bindparam("user_id"))
+
+
+def user_with_person_ids(session: Session, user_id: int) -> tuple[User, tuple[int | None, int | None]] | None:
+    """The user (with their organisation and grants) and their (cadre id, youth id); ``None`` if unknown.
+
+    Two statements, the user's and its grants': all that :func:`actor_of` needs, given the ids.
+    """
+    row = session.execute(_USER_WITH_PERSON_IDS, {"user_id": user_id}).first()
+    return None if row is None else (row[0], (row[1], row[2]))
+
+
+def actor_of(session: Session, user: User, person_ids: tuple[int | None, int | None] | None = None) -> Actor:
+    """Build the :class:`Actor` of a loaded user.
+
+    ``person_ids`` is (cadre id, youth id) as :func:`user_with_person_ids` read them; without it
+    they are read here (one statement).
+    """
     grants = tuple((g.role, g.organisation.code, g.organisation.path) for g in user.grants)
-    cadre_id = session.scalar(select(Cadre.id).where(Cadre.user_id == user.id))
-    youth_id = session.scalar(select(Youth.id).where(Youth.user_id == user.id))
+    if person_ids is None:
+        person_ids = session.execute(select(_CADRE_ID, _YOUTH_ID).where(User.id == user.id)).one()
+    cadre_id, youth_id = person_ids
     roles = {role for role, _c, _p in grants}
     if cadre_id is not None:
         roles.add("cadre")
@@ -74,6 +94,45 @@ def actor_of(session: Session, user: User) -> Actor:
     return Actor(username=user.username, display_name=user.display_name, user_id=user.id,
                  organisation_code=org.code if org else None, organisation_path=org.path if org else None,
                  grants=grants, cadre_id=cadre_id, youth_id=youth_id, roles=frozenset(roles))
+
+
+_ACTORS_KEY = "lianqing_actors"  # Session.info: the actors read in the session's current transaction
+
+
+def actor_in_transaction(session: Session, username: str) -> Actor | None:
+    """:func:`load_actor`, read at most once per database transaction of ``session``.
+
+    A request asks the task policy about the same person more than once (a completion is checked
+    before its evidence is stored and again by the engine).  The answer is kept in the session
+    until its transaction ends, so a role granted or revoked elsewhere counts from the next one.
+    """
+    actors = session.info.setdefault(_ACTORS_KEY, {})
+    if username not in actors:
+        actors[username] = load_actor(session, username)
+    return actors[username]
+
+
+def remember_actor(session: Session, actor: Actor) -> None:
+    """Let :func:`actor_in_transaction` answer with ``actor`` until the session's transaction ends.
+
+    For a caller that has read ``actor`` for the work at hand (the web layer: the signed-in person,
+    once per request).
+    """
+    session.info.setdefault(_ACTORS_KEY, {})[actor.username] = actor
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_actors(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # the outermost transaction, not a savepoint inside it
+        session.info.pop(_ACTORS_KEY, None)
+
+
+@event.listens_for(Session, "after_flush")
+def _forget_actors_on_change(session: Session, _context) -> None:
+    # A role granted (or an account changed) in this very transaction counts at once for the policy.
+    if session.info.get(_ACTORS_KEY) and any(isinstance(row, (User, RoleGrant, Cadre, Youth)) for row in
+                                             (*session.new, *session.dirty, *session.deleted)):
+        session.info.pop(_ACTORS_KEY, None)
 
 
 def grant_role(session: Session, user: User, role: str, organisation: Organisation) -> RoleGrant:
@@ -168,13 +227,13 @@ class LeagueTaskPolicy:
         """Raise :class:`NotAllowed` with a message a person can act on."""
         if actor is None:
             return
-        who = load_actor(session, actor)
+        who = actor_in_transaction(session, actor)
         if who is None:
             raise NotAllowed(f"账号 {actor} 不存在或已停用 / account {actor} does not exist or is disabled")
+        if task.assignee is not None and task.assignee == actor:
+            return
         org_path = _org_path(session, task.organisation_id)
         if task.assignee is not None:
-            if task.assignee == actor:
-                return
             if action == "reassign" and who.holds("admin", org_path):
                 return
             raise NotAllowed(f"任务「{task.name}」已分配给 {task.assignee}，你不能办理 / task '{task.name}' is "

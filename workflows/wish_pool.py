@@ -26,6 +26,7 @@ from engine.runtime import CompletedTask
 from .inbox import can_view_task, urgency
 from .models import Organisation, User
 from .organisations import in_subtree
+from .phrases import N_, Phrase, phrase
 from .roles import Actor
 from .wishes import POOL_TASKS, PROCESS_ID
 
@@ -94,8 +95,13 @@ class HistoryLine:
     """One step of a wish's history, in plain words (``at`` is shown in Beijing time by the page)."""
 
     at: datetime
-    text: str
+    phrase: Phrase  # workflows.phrases
     kind: str
+
+    @property
+    def text(self) -> str:
+        """The step in Chinese."""
+        return str(self.phrase)
 
 
 def age_text(since: datetime, now: datetime) -> str:
@@ -194,7 +200,11 @@ def current_pool_task(session: Session, instance_id: int) -> HumanTask | None:
 
 # ----------------------------------------------------------------------------------- actions
 
-def _acting_on(session: Session, actor: Actor, task_id: int, now: datetime) -> PooledWish:
+def open_wish(session: Session, actor: Actor, task_id: int, now: datetime) -> PooledWish:
+    """A pooled wish still in its pool, if ``actor`` may see it (checked before a form's files are stored).
+
+    :class:`NotFound` once it has left the pool (fulfilled, escalated or withdrawn); see :func:`pooled_wish`.
+    """
     wish = pooled_wish(session, actor, task_id, now)
     if not wish.open:
         raise NotFound(f"这条心愿已不在{wish.pool_name or ''}心愿池中（已实现、上移或撤回）/ wish {task_id} has left "
@@ -204,13 +214,13 @@ def _acting_on(session: Session, actor: Actor, task_id: int, now: datetime) -> P
 
 def claim(session: Session, engine: Engine, actor: Actor, task_id: int) -> HumanTask:
     """The coordinator takes a pooled wish on; the caller commits (the engine's policy decides who may)."""
-    _acting_on(session, actor, task_id, engine.clock.now())
+    open_wish(session, actor, task_id, engine.clock.now())
     return engine.claim(session, task_id, actor.username)
 
 
 def give_back(session: Session, engine: Engine, actor: Actor, task_id: int) -> HumanTask:
     """The coordinator puts a wish they claimed back in the pool for a colleague; the caller commits."""
-    _acting_on(session, actor, task_id, engine.clock.now())
+    open_wish(session, actor, task_id, engine.clock.now())
     return engine.unclaim(session, task_id, actor.username)
 
 
@@ -218,10 +228,10 @@ def fulfil(session: Session, engine: Engine, actor: Actor, task_id: int, data: d
     """The coordinator records the matched resource and the fulfilment (the pool form); the caller commits.
 
     The form (bpmn/micro_wish.pool.json) names who or what fulfilled the wish (a partner, donor or
-    department, and the resource) and how, with evidence; it is validated by the engine.  The
-    youth is then asked to confirm.
+    department, and the resource) and how, with evidence (the stored names of files uploaded first, linked
+    to the instance by the completion); it is validated by the engine.  The youth is then asked to confirm.
     """
-    _acting_on(session, actor, task_id, engine.clock.now())
+    open_wish(session, actor, task_id, engine.clock.now())
     return engine.complete_task(session, task_id, data, actor.username)
 
 
@@ -317,67 +327,83 @@ def describe(session: Session, actor: Actor, tasks: list[HumanTask], now: dateti
 
 # ----------------------------------------------------------------------------------- history
 
-def _resources(after: dict[str, Any]) -> str:
-    parts = [f"{label}：{after[key]}" for key, label in (("partner", "合作单位"), ("donor", "爱心捐赠人"),
-                                                       ("department", "职能部门"), ("resource", "资源"))
-             if after.get(key)]
-    return "；".join(parts)
+RESOURCE_PHRASES = (("partner", N_("合作单位：%(value)s")), ("donor", N_("爱心捐赠人：%(value)s")),
+                    ("department", N_("职能部门：%(value)s")), ("resource", N_("资源：%(value)s")))
 
 
-def _quote(text: Any) -> str:
-    return f"：“{text}”" if text else ""
+def _resources(after: dict[str, Any]) -> tuple[Phrase, ...]:
+    return tuple(phrase(template, value=after[key]) for key, template in RESOURCE_PHRASES if after.get(key))
 
 
-def _history_text(event: AuditEvent, who: str, orgs: dict[str, str], tasks: dict[str, HumanTask],
-                  start: dict[str, Any]) -> str | None:
+def _quoting(with_words: str, without_words: str, words: Any, **values: Any) -> Phrase:
+    """``with_words`` quoting what someone wrote (as ``%(words)s``) when they wrote something, else ``without_words``."""
+    return phrase(with_words, words=words, **values) if words else phrase(without_words, **values)
+
+
+REMINDERS = {"Task_reply": N_("提醒团干部尽快回复"), "Task_fulfil": N_("提醒团干部3天后到期"),
+             "Task_pool": N_("提醒%(pool)s心愿池协调员3天后到期"),
+             "Task_pool_province": N_("提醒省级协调员：心愿已在省级心愿池14天")}
+
+
+def _history_phrase(event: AuditEvent, who: str, orgs: dict[str, str], tasks: dict[str, HumanTask],
+                    start: dict[str, Any]) -> Phrase | None:
     """One audit event in plain words, or ``None`` for the engine's own bookkeeping."""
     after, kind, element = event.after or {}, event.kind, event.element_id
     task = tasks.get(event.task_id or "")
     pool = orgs.get(task.organisation_id, task.organisation_id) if task is not None else ""
     if kind == "started":
-        return f"青年{who}提出微心愿「{after.get('wish_title', '')}」"
+        return phrase(N_("青年%(who)s提出微心愿「%(title)s」"), who=who, title=after.get("wish_title", ""))
     if kind == "task_created" and element == "Task_reply":
-        return "心愿交给团干部{}，等待回复".format(after.get("assignee_name") or start.get("cadre_name") or "")
+        return phrase(N_("心愿交给团干部%(cadre)s，等待回复"),
+                      cadre=after.get("assignee_name") or start.get("cadre_name") or "")
     if kind == "task_created" and element in POOL_TASKS:
-        return f"心愿进入{pool}心愿池，等待协调员认领"
+        return phrase(N_("心愿进入%(pool)s心愿池，等待协调员认领"), pool=pool)
     if kind == "task_completed" and element == "Task_reply" and event.actor:
         if after.get("reply_decision") == "will_fulfil":
-            return f"团干部{who}答应帮助实现" + _quote(after.get("reply_text"))
-        return f"团干部{who}回复超出个人能力范围，心愿转入心愿池" + _quote(after.get("reply_text"))
+            return _quoting(N_("团干部%(who)s答应帮助实现：“%(words)s”"), N_("团干部%(who)s答应帮助实现"),
+                            after.get("reply_text"), who=who)
+        return _quoting(N_("团干部%(who)s回复超出个人能力范围，心愿转入心愿池：“%(words)s”"),
+                        N_("团干部%(who)s回复超出个人能力范围，心愿转入心愿池"), after.get("reply_text"), who=who)
     if kind == "task_completed" and element == "Task_fulfil" and event.actor:
         if after.get("fulfil_outcome") == "fulfilled":
-            return f"团干部{who}已帮助实现心愿，等待青年确认"
-        return f"团干部{who}经努力仍无法实现，心愿转入心愿池" + _quote(after.get("reason"))
+            return phrase(N_("团干部%(who)s已帮助实现心愿，等待青年确认"), who=who)
+        return _quoting(N_("团干部%(who)s经努力仍无法实现，心愿转入心愿池：“%(words)s”"),
+                        N_("团干部%(who)s经努力仍无法实现，心愿转入心愿池"), after.get("reason"), who=who)
     if kind == "task_completed" and element in POOL_TASKS and event.actor:
         matched = _resources(after)
-        return f"协调员{who}在{pool}心愿池对接资源并实现心愿" + (f"（{matched}）" if matched else "") + "，等待青年确认"
+        if matched:
+            return phrase(N_("协调员%(who)s在%(pool)s心愿池对接资源并实现心愿（%(resources)s），等待青年确认"),
+                          who=who, pool=pool, resources=matched)
+        return phrase(N_("协调员%(who)s在%(pool)s心愿池对接资源并实现心愿，等待青年确认"), who=who, pool=pool)
     if kind == "escalated" and element == "Task_reply":
-        return "团干部3天内未回复，心愿转入心愿池"
+        return phrase(N_("团干部3天内未回复，心愿转入心愿池"))
     if kind == "escalated" and element == "Task_fulfil":
-        return "团干部答应后14天内未能实现，心愿转入心愿池"
+        return phrase(N_("团干部答应后14天内未能实现，心愿转入心愿池"))
     if kind == "escalated" and element in POOL_TASKS:
-        return f"{pool}心愿池14天内未能实现，心愿上移到上一级心愿池"
+        return phrase(N_("%(pool)s心愿池14天内未能实现，心愿上移到上一级心愿池"), pool=pool)
     if kind == "reminded":
-        return {"Task_reply": "提醒团干部尽快回复", "Task_fulfil": "提醒团干部3天后到期",
-                "Task_pool": f"提醒{pool}心愿池协调员3天后到期",
-                "Task_pool_province": "提醒省级协调员：心愿已在省级心愿池14天"}.get(element or "")
+        template = REMINDERS.get(element or "")
+        return phrase(template, pool=pool) if template else None
     if kind == "claimed" and element in POOL_TASKS:
-        return f"协调员{who}认领了这条心愿"
+        return phrase(N_("协调员%(who)s认领了这条心愿"), who=who)
     if kind == "unclaimed" and element in POOL_TASKS:
-        return f"协调员{who}退回，心愿回到{pool}心愿池等待认领"
+        return phrase(N_("协调员%(who)s退回，心愿回到%(pool)s心愿池等待认领"), who=who, pool=pool)
     if kind == "reassigned":
-        return f"转交给{after.get('assignee_name') or after.get('assignee') or ''}"
+        return phrase(N_("转交给%(assignee)s"), assignee=after.get("assignee_name") or after.get("assignee") or "")
     if kind == "message" and event.detail == "wish_confirmed":
         rating = (after.get("payload") or {}).get("rating")
-        return f"青年{who}确认心愿已实现" + (f"，评价{rating}星" if rating else "")
+        if rating:
+            return phrase(N_("青年%(who)s确认心愿已实现，评价%(rating)s星"), who=who, rating=rating)
+        return phrase(N_("青年%(who)s确认心愿已实现"), who=who)
     if kind == "message" and event.detail == "wish_withdrawn":
-        return f"青年{who}撤回了心愿" + _quote((after.get("payload") or {}).get("reason"))
+        return _quoting(N_("青年%(who)s撤回了心愿：“%(words)s”"), N_("青年%(who)s撤回了心愿"),
+                        (after.get("payload") or {}).get("reason"), who=who)
     if kind == "timer_fired" and element == "Timer_auto_confirm":
-        return "青年7天内未确认，自动确认心愿已实现"
+        return phrase(N_("青年7天内未确认，自动确认心愿已实现"))
     if kind == "cancelled":
-        return "管理员取消了这条心愿" + _quote(event.detail)
+        return _quoting(N_("管理员取消了这条心愿：“%(words)s”"), N_("管理员取消了这条心愿"), event.detail)
     if kind == "error":
-        return "办理出错，等待管理员处理"
+        return phrase(N_("办理出错，等待管理员处理"))
     return None
 
 
@@ -400,9 +426,9 @@ def wish_history(session: Session, instance_id: int, limit: int = HISTORY_LIMIT)
         else:
             event_after = after
         who = people.get(event.actor or "", event.actor or "")
-        text = _history_text(_with_after(event, event_after), who, orgs, tasks, start)
-        if text:
-            lines.append(HistoryLine(event.at, text, event.kind))
+        said = _history_phrase(_with_after(event, event_after), who, orgs, tasks, start)
+        if said is not None:
+            lines.append(HistoryLine(event.at, said, event.kind))
     return lines
 
 

@@ -7,7 +7,7 @@ writes: the open ``human_task`` rows, the instance row and the audit trail.  No 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -17,14 +17,15 @@ from engine.errors import NotFound
 from engine.models import AuditEvent, HumanTask, ProcessInstance
 
 from .models import STAFF_ROLES, Notification, Organisation, User
-from .roles import ROLE_NAMES_ZH, holders
+from .phrases import N_, Phrase, phrase
+from .phrases import day_text as day_text  # read from here by youth_requests and the tests
+from .roles import holders
 
 PROCESS_ID = "micro_wish"
 CADRE_TASKS = {"Task_reply": "cadre_reply", "Task_fulfil": "cadre_fulfil"}
 POOL_TASKS = ("Task_pool", "Task_pool_province")
 FULFILMENT_TASKS = ("Task_fulfil", *POOL_TASKS)
 AUTO_CONFIRM_DAYS = 7
-BEIJING = timezone(timedelta(hours=8), "CST")
 
 # What the youth (and the people who held the wish) are told, by event.
 MESSAGES = {
@@ -47,7 +48,7 @@ class WishStatus:
     instance_id: int
     title: str | None
     stage: str  # cadre_reply, cadre_fulfil, pool, awaiting_confirmation, confirmed, auto_confirmed, withdrawn, ...
-    text: str   # e.g. "您的心愿在市南区团委心愿池，自5月3日起"
+    phrase: Phrase  # e.g. "您的心愿在市南区团委心愿池，自5月3日起" (workflows.phrases)
     holder_role: str | None = None
     holder_organisation: str | None = None
     holder_organisation_name: str | None = None
@@ -55,11 +56,15 @@ class WishStatus:
     holder_name: str | None = None
     since: datetime | None = None
 
+    @property
+    def text(self) -> str:
+        """Where the wish is, in Chinese."""
+        return str(self.phrase)
 
-def day_text(moment: datetime) -> str:
-    """A date as a youth reads it, in Beijing time: "5月3日"."""
-    local = moment.astimezone(BEIJING)
-    return f"{local.month}月{local.day}日"
+
+def dated(with_day: str, without_day: str, day: datetime | None, **values: Any) -> Phrase:
+    """``with_day`` holding ``day`` (as ``%(day)s``) when there is one, else ``without_day``."""
+    return phrase(with_day, day=day, **values) if day is not None else phrase(without_day, **values)
 
 
 def notify(session: Session, recipients: list[str], event: str, at: datetime, **values: Any) -> list[str]:
@@ -150,32 +155,39 @@ def wish_status(session: Session, business_key: str) -> WishStatus:
             return _status_of_task(session, base, tasks[-1])
         done = last_fulfilment(session, instance.id)
         since = done.completed_at if done is not None else None
-        by = _fulfiller_text(session, done)
-        deadline = f"；{day_text(since + timedelta(days=AUTO_CONFIRM_DAYS))}前未确认的将自动确认" if since else ""
-        return WishStatus(**base, stage="awaiting_confirmation",
-                          text=f"您的心愿已由{by}实现，等待您确认{deadline}" + (f"，自{day_text(since)}起" if since else ""),
-                          holder_role="youth", holder_assignee=youth, since=since)
+        by = _fulfiller(session, done)
+        if since is None:
+            said = phrase(N_("您的心愿已由%(by)s实现，等待您确认"), by=by)
+        else:
+            said = phrase(N_("您的心愿已由%(by)s实现，等待您确认；%(deadline)s前未确认的将自动确认，自%(since)s起"),
+                          by=by, deadline=since + timedelta(days=AUTO_CONFIRM_DAYS), since=since)
+        return WishStatus(**base, stage="awaiting_confirmation", phrase=said, holder_role="youth",
+                          holder_assignee=youth, since=since)
     outcome = (instance.data or {}).get("wish_outcome") or {}
     ended = instance.ended_at
-    when = f"（{day_text(ended)}）" if ended else ""
     if instance.status == "completed" and outcome.get("outcome") in ("confirmed", "auto_confirmed", "withdrawn"):
         kind = outcome["outcome"]
-        text = {"confirmed": f"您的心愿已实现，您已确认{when}",
-                "auto_confirmed": f"您的心愿已实现，7天内未确认，已自动确认{when}",
-                "withdrawn": f"您已撤回这个心愿{when}"}[kind]
-        return WishStatus(**base, stage=kind, text=text, since=ended)
+        said = {"confirmed": dated(N_("您的心愿已实现，您已确认（%(day)s）"), N_("您的心愿已实现，您已确认"), ended),
+                "auto_confirmed": dated(N_("您的心愿已实现，7天内未确认，已自动确认（%(day)s）"),
+                                        N_("您的心愿已实现，7天内未确认，已自动确认"), ended),
+                "withdrawn": dated(N_("您已撤回这个心愿（%(day)s）"), N_("您已撤回这个心愿"), ended)}[kind]
+        return WishStatus(**base, stage=kind, phrase=said, since=ended)
     if instance.status == "cancelled":
-        return WishStatus(**base, stage="cancelled", text=f"这个心愿已被管理员取消{when}", since=ended)
-    return WishStatus(**base, stage=instance.status, text="这个心愿的办理出现问题，请联系团组织", since=ended)
+        return WishStatus(**base, stage="cancelled", since=ended,
+                          phrase=dated(N_("这个心愿已被管理员取消（%(day)s）"), N_("这个心愿已被管理员取消"), ended))
+    return WishStatus(**base, stage=instance.status, phrase=phrase(N_("这个心愿的办理出现问题，请联系团组织")),
+                      since=ended)
 
 
-def _fulfiller_text(session: Session, task: HumanTask | None) -> str:
+def _fulfiller(session: Session, task: HumanTask | None) -> Phrase:
     if task is None:
-        return "团组织"
+        return phrase(N_("团组织"))
     person, org = _names(session, task.completed_by, task.organisation_id)
     if task.bpmn_id == "Task_fulfil":
-        return f"团干部{person or task.completed_by or ''}"
-    return f"{org or task.organisation_id}心愿池" + (f"（协调员{person}）" if person else "")
+        return phrase(N_("团干部%(name)s"), name=person or task.completed_by or "")
+    if person:
+        return phrase(N_("%(pool)s心愿池（协调员%(name)s）"), pool=org or task.organisation_id, name=person)
+    return phrase(N_("%(pool)s心愿池"), pool=org or task.organisation_id)
 
 
 def _status_of_task(session: Session, base: dict[str, Any], task: HumanTask) -> WishStatus:
@@ -186,11 +198,16 @@ def _status_of_task(session: Session, base: dict[str, Any], task: HumanTask) -> 
               "since": since}
     who = person or task.assignee or ""
     if task.bpmn_id == "Task_reply":
-        text = f"您的心愿已交给团干部{who}（{org}），等待回复，自{day_text(since)}起"
-        return WishStatus(**base, stage="cadre_reply", text=text, **holder)
+        said = phrase(N_("您的心愿已交给团干部%(who)s（%(organisation)s），等待回复，自%(since)s起"),
+                      who=who, organisation=org, since=since)
+        return WishStatus(**base, stage="cadre_reply", phrase=said, **holder)
     if task.bpmn_id == "Task_fulfil":
-        text = f"团干部{who}（{org}）已答应帮您实现心愿，正在办理，自{day_text(since)}起"
-        return WishStatus(**base, stage="cadre_fulfil", text=text, **holder)
-    claimed = f"，由{ROLE_NAMES_ZH.get(task.candidate_role or '', '')}{who}办理" if task.assignee else ""
-    text = f"您的心愿在{org or task.organisation_id}心愿池，自{day_text(since)}起{claimed}"
-    return WishStatus(**base, stage="pool", text=text, **holder)
+        said = phrase(N_("团干部%(who)s（%(organisation)s）已答应帮您实现心愿，正在办理，自%(since)s起"),
+                      who=who, organisation=org, since=since)
+        return WishStatus(**base, stage="cadre_fulfil", phrase=said, **holder)
+    pool = org or task.organisation_id
+    if task.assignee:  # a pool task is the coordinators'
+        said = phrase(N_("您的心愿在%(pool)s心愿池，自%(since)s起，由协调员%(who)s办理"), pool=pool, since=since, who=who)
+    else:
+        said = phrase(N_("您的心愿在%(pool)s心愿池，自%(since)s起"), pool=pool, since=since)
+    return WishStatus(**base, stage="pool", phrase=said, **holder)

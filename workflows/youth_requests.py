@@ -26,11 +26,12 @@ from engine.runtime import CompletedTask
 from .inbox import can_view_task
 from .models import Cadre, Contact, Organisation, User
 from .organisations import ancestors, by_code
+from .phrases import N_, Phrase, phrase
 from .roles import Actor
 from .voice_operations import ANSWER_TASKS
 from .wishes import (
     confirmation_payload,
-    day_text,
+    dated,
     open_tasks,
     valid_rating,
     wish_status,
@@ -54,7 +55,7 @@ class QuestionStatus:
     instance_id: int
     question: str | None
     stage: str  # awaiting_answer, hero_board, awaiting_rating, closed, cancelled, error
-    text: str
+    phrase: Phrase  # where it is, in words (workflows.phrases)
     holder_assignee: str | None = None
     holder_organisation: str | None = None
     answer: str | None = None
@@ -65,6 +66,11 @@ class QuestionStatus:
     holder_name: str | None = None
     holder_organisation_name: str | None = None
     answered_by_name: str | None = None
+
+    @property
+    def text(self) -> str:
+        """Where the question is, in Chinese."""
+        return str(self.phrase)
 
 
 # (field, label, shortest, longest) of what a youth writes; the API checks the same limits.
@@ -267,31 +273,48 @@ def question_status(session: Session, instance: ProcessInstance) -> QuestionStat
                   "holder_organisation": task.organisation_id if task else None,
                   "holder_organisation_name": org, "holder_name": who, "since": task.created_at if task else None}
         if task is None:  # between steps (a service task failed and is being retried)
-            return QuestionStatus(**base, stage="awaiting_answer", text="您的问题正在办理中", **holder)
-        since = day_text(task.created_at)
+            return QuestionStatus(**base, stage="awaiting_answer", phrase=phrase(N_("您的问题正在办理中")), **holder)
         if task.bpmn_id == "Task_rate":
             by = answered["answered_by_name"] or answered_by or "团干部"
-            until = day_text(task.due_at) if task.due_at else None
-            text = f"团干部{by}已回答您的问题，欢迎" + (f"在{until}前" if until else "") + "评价（1-5星）"
-            return QuestionStatus(**base, stage="awaiting_rating", text=text, **answered, **holder)
-        taken = f"，团干部{who}已认领，正在回答" if task.assignee else "，任何团干部都可以认领回答"
-        if is_open:
-            text = f"您的问题在{org}“英雄帖”专区，自{day_text(instance.started_at)}起{taken}"
-            return QuestionStatus(**base, stage="hero_board", text=text, **holder)
-        if task.bpmn_id == "Task_hero":
-            text = f"团干部未能按时回答，您的问题已发布到{org}“英雄帖”专区，自{since}起{taken}"
-            return QuestionStatus(**base, stage="hero_board", text=text, **holder)
-        text = f"您的问题已交给团干部{who}（{org}），等待回答，自{since}起"
-        return QuestionStatus(**base, stage="awaiting_answer", text=text, **holder)
+            said = dated(N_("团干部%(by)s已回答您的问题，欢迎在%(day)s前评价（1-5星）"),
+                         N_("团干部%(by)s已回答您的问题，欢迎评价（1-5星）"), task.due_at, by=by)
+            return QuestionStatus(**base, stage="awaiting_rating", phrase=said, **answered, **holder)
+        if is_open or task.bpmn_id == "Task_hero":
+            return QuestionStatus(**base, stage="hero_board", phrase=_on_hero_board(
+                task, who, org, instance.started_at if is_open else task.created_at, late=not is_open), **holder)
+        said = phrase(N_("您的问题已交给团干部%(who)s（%(organisation)s），等待回答，自%(since)s起"),
+                      who=who, organisation=org, since=task.created_at)
+        return QuestionStatus(**base, stage="awaiting_answer", phrase=said, **holder)
     outcome = (instance.data or {}).get("voice_outcome") or {}
-    when = f"（{day_text(instance.ended_at)}）" if instance.ended_at else ""
+    ended = instance.ended_at
     if instance.status == "completed":
         rating = outcome.get("rating")
         by = answered["answered_by_name"] or answered_by or ""
-        text = f"团干部{by}已回答您的问题" + (f"，您评价了{rating}星" if rating else "，未评价") + when
-        return QuestionStatus(**base, stage="closed", text=text, rating=rating, since=instance.ended_at, **answered)
-    text = f"这个问题已被管理员取消{when}" if instance.status == "cancelled" else "这个问题的办理出现问题，请联系团组织"
-    return QuestionStatus(**base, stage=instance.status, text=text, since=instance.ended_at)
+        if rating:
+            said = dated(N_("团干部%(by)s已回答您的问题，您评价了%(rating)s星（%(day)s）"),
+                         N_("团干部%(by)s已回答您的问题，您评价了%(rating)s星"), ended, by=by, rating=rating)
+        else:
+            said = dated(N_("团干部%(by)s已回答您的问题，未评价（%(day)s）"), N_("团干部%(by)s已回答您的问题，未评价"),
+                         ended, by=by)
+        return QuestionStatus(**base, stage="closed", phrase=said, rating=rating, since=ended, **answered)
+    if instance.status == "cancelled":
+        said = dated(N_("这个问题已被管理员取消（%(day)s）"), N_("这个问题已被管理员取消"), ended)
+    else:
+        said = phrase(N_("这个问题的办理出现问题，请联系团组织"))
+    return QuestionStatus(**base, stage=instance.status, phrase=said, since=ended)
+
+
+def _on_hero_board(task: HumanTask, who: str | None, org: str | None, since: datetime, late: bool) -> Phrase:
+    """Where a question in the 英雄帖 area is: posted there (or moved there, ``late``), taken by a cadre or not."""
+    if late and task.assignee:
+        template = N_("团干部未能按时回答，您的问题已发布到%(area)s“英雄帖”专区，自%(since)s起，团干部%(who)s已认领，正在回答")
+    elif late:
+        template = N_("团干部未能按时回答，您的问题已发布到%(area)s“英雄帖”专区，自%(since)s起，任何团干部都可以认领回答")
+    elif task.assignee:
+        template = N_("您的问题在%(area)s“英雄帖”专区，自%(since)s起，团干部%(who)s已认领，正在回答")
+    else:
+        template = N_("您的问题在%(area)s“英雄帖”专区，自%(since)s起，任何团干部都可以认领回答")
+    return phrase(template, area=org, since=since, who=who)
 
 
 def rate_answer(session: Session, engine: Engine, actor: Actor, business_key: str, rating: int,

@@ -34,6 +34,15 @@ def sign_in_sheet(tmp_path):
     return path
 
 
+@pytest.fixture
+def receipt(tmp_path):
+    """A photo of the youth's signed receipt."""
+    from PIL import Image
+    path = tmp_path / "签收单.jpg"
+    Image.new("RGB", (120, 80), (250, 245, 235)).save(path, "JPEG")
+    return path
+
+
 def diagram_element(page: Page, box_id: str, element_id: str):
     """The SVG group bpmn-js drew for ``element_id`` in the diagram box ``box_id``, once the diagram is drawn."""
     expect(page.locator(f"#{box_id}.drawn")).to_be_attached()
@@ -189,7 +198,7 @@ def test_an_organiser_launches_a_campaign_and_watches_its_dashboard(browsing, li
 WISH_TITLE = "想要一套考研复习资料"
 
 
-def test_a_youth_wish_goes_through_the_pool_to_fulfilment_and_is_confirmed(browsing, live_server, screenshots):
+def test_a_youth_wish_goes_through_the_pool_to_fulfilment_and_is_confirmed(browsing, live_server, screenshots, receipt):
     shot = screenshots("wish")
 
     # 小明 posts a wish to 张伟, the cadre who contacts him.
@@ -239,15 +248,17 @@ def test_a_youth_wish_goes_through_the_pool_to_fulfilment_and_is_confirmed(brows
     coordinator.get_by_role("textbox", name=re.compile("^对接的资源")).fill("全套考研复习资料一套")
     coordinator.get_by_label("实现日期").fill("2026-05-02")
     coordinator.get_by_label("实现过程").fill("协调新华书店捐赠全套资料，并当面送到青年手中。")
-    coordinator.get_by_label("佐证材料").fill("签收单.jpg\n合影.jpg")
+    coordinator.locator("#f-evidence").set_input_files(str(receipt))
     shot(coordinator, "4-fulfil")
     coordinator.get_by_role("button", name="心愿已实现，请青年确认").click()
     expect(coordinator.locator(".flash")).to_contain_text("心愿已实现")
     expect(coordinator.locator("ol.timeline")).to_contain_text("市南协调员")
+    expect(coordinator.get_by_role("link", name="签收单.jpg")).to_be_visible()  # the evidence, with its link
 
     # 小明 sees it fulfilled, confirms and rates it.
     youth.goto(wish_url)
     expect(youth.locator("p.status")).to_contain_text("已由市南区团委心愿池（协调员市南协调员）实现，等待您确认")
+    expect(youth.get_by_role("link", name="签收单.jpg")).to_be_visible()  # how it was fulfilled
     shot(youth, "5-to-confirm")
     youth.get_by_label("★★★★★ 非常满意").check()
     youth.get_by_label("留言").fill("谢谢团委！")

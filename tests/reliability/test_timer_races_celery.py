@@ -7,7 +7,8 @@ The workers run the league engine on the real clock, so nothing can jump their t
 are started by an engine whose clock stands ten days back, and their timers (a reminder after two
 days, a deadline after five) are therefore already due when the workers start.  The sweep is sent
 to the workers in a burst of many copies at once (so several workers run it at the same moment),
-and beat sends it every half second as well.  One worker is killed with SIGKILL half-way through.
+and beat sends it every half second as well.  One worker is killed with SIGKILL half-way through
+(the sweep fires batches of 10 instances per transaction here, so that there is a half-way).
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from tests.conftest import ENGINE_BPMN
 from tests.job_support import CeleryWorkers, wait_until
 from workflows.services import registry
 
-INSTANCES = 1000
+INSTANCES = 3000
 WORKERS = 3
 BURST = 30  # sweep jobs sent at once
 
@@ -60,7 +61,9 @@ def test_celery_workers_and_beat_fire_every_timer_exactly_once(postgres_only, da
         session.commit()
     assert _still_due(sessions) == INSTANCES  # both timers of each instance are in the past
 
-    with CeleryWorkers(database_url, visibility_timeout=3, environ={"LIANQING_SWEEP_INTERVAL": "0.5"}) as workers:
+    # Batches of 10 (not the default 100): each sweep commits many times, so a worker can be killed mid-way.
+    with CeleryWorkers(database_url, visibility_timeout=3,
+                       environ={"LIANQING_SWEEP_INTERVAL": "0.5", "LIANQING_SWEEP_BATCH": "10"}) as workers:
         handles = [workers.start() for _ in range(WORKERS)]
         workers.queue.enqueue_many("engine.run_due_timers", [{}] * BURST)
         workers.start_beat()

@@ -18,10 +18,11 @@ GOOD_RECORD = {"kind": "league_lecture", "date": "2026-05-02", "place": "市南�
 
 
 @pytest.fixture
-def app(database_url, clock):
-    """The app on a fresh, migrated database, with a hand-moved clock and no sweeper thread."""
+def app(database_url, clock, tmp_path):
+    """The app on a fresh, migrated database, with a hand-moved clock, no sweeper thread, and uploaded evidence
+    under the test's temporary directory."""
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, "ENGINE_CLOCK": clock,
-                      "BPMN_DIR": str(BPMN_DIR), "START_SWEEPER": False})
+                      "BPMN_DIR": str(BPMN_DIR), "START_SWEEPER": False, "EVIDENCE_DIR": str(tmp_path / "evidence")})
     yield app
     with app.app_context():  # let the database fixture drop its schema without waiting on our pool
         db.engine.dispose()

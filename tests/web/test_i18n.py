@@ -1,6 +1,7 @@
 """The web UI in Chinese (the default) and in English: the language switch and its memory, pages of each kind
-of person in both languages, times in the configured zone, the locale's half of bilingual domain messages, and
-catalogues that cover every string the sources hold (extracted here with Babel, not read from a list)."""
+of person in both languages, times in the configured zone, the locale's half of bilingual domain messages, what
+BPMN files and their forms say and the sentences the domain composes (wish status, bulletin titles, charts) in
+English, and catalogues that cover every string the sources hold (extracted here with Babel, not read from a list)."""
 from __future__ import annotations
 
 import io
@@ -19,9 +20,15 @@ from tests.league import PASSWORD
 from web import create_app, i18n
 from web.extensions import db
 
+from web.i18n_extract import extract_bpmn, extract_form_json
+from workflows import charts, youth_requests
+from workflows.models import Youth
+from workflows.phrases import N_, Month, phrase
+from workflows.roles import load_actor
+
 from .conftest import BPMN_DIR, GOOD_RECORD, REPO_ROOT, csrf_token
 from .page_checks import open_task_id, post
-from .wish_journeys import deploy_wish_processes, staff_client, youth_client
+from .wish_journeys import REPLY_BEYOND, TITLE, cadre_ids, deploy_wish_processes, staff_client, youth_client
 
 TRANSLATIONS = REPO_ROOT / "web" / "translations"
 KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None}
@@ -425,4 +432,143 @@ def test_the_record_form_still_completes_after_switching(app, client, sign_in, l
     response = post(client, f"/tasks/{task_id}/complete", GOOD_RECORD, token_page=f"/tasks/{task_id}")
     assert response.status_code == 302
     page = client.get("/").get_data(as_text=True)
-    assert "Completed “记录活动”" in page  # the flash, in English, naming the BPMN step
+    assert "Completed “Record an activity”" in page  # the flash, in English, naming the BPMN step in English
+
+
+# ------------------------------------------------------------- BPMN files, their forms, the domain's sentences
+
+def test_the_bpmn_extractor_finds_names_documentation_and_instructions_with_where_they_stand():
+    with open(BPMN_DIR / "micro_wish.bpmn", "rb") as bpmn:
+        found = {message: (line, comments) for line, _function, message, comments
+                 in extract_bpmn(bpmn, KEYWORDS, [], {})}
+    line, comments = found["回复微心愿"]
+    assert comments == ["name of userTask Task_reply"] and line > 1
+    assert found["微心愿与心愿池"][1] == ["name of process micro_wish"]  # (its participant has the same name)
+    assert found["请在3天内回复青年的微心愿。力所能及的请答应并在14天内实现；超出能力范围的请如实说明，心愿将转入县级团委心愿池，"
+                 "由协调员统筹资源帮助实现。"][1] == ["instructions of userTask Task_reply"]
+    assert any(comments == ["documentation of userTask Task_reply"] for _line, comments in found.values())
+    assert "力所能及？" in found and "3天未回复" in found  # a gateway's and a timer's names, for the diagram
+    assert "cadre" not in found and "coordinator" not in found  # the lanes' role keys are not words to translate
+
+
+def test_the_form_extractor_finds_titles_descriptions_and_option_labels():
+    with open(BPMN_DIR / "activity_record.json", "rb") as form:
+        found = {message: (line, comments) for line, _function, message, comments
+                 in extract_form_json(form, KEYWORDS, [], {})}
+    assert found["记录“五个一”活动"][1] == ["form title"]
+    assert found["活动类别"] == (9, ["field.kind title"])  # its line in the file
+    assert found["讲一次团课"][1] == ["field.kind option league_lecture"]
+    assert "practical_thing" not in found and "date" not in found
+    with open(BPMN_DIR / "micro_wish.pool.json", "rb") as form:
+        assert "资源内容、数量或金额" in {message for _l, _f, message, _c in extract_form_json(form, KEYWORDS, [], {})}
+
+
+def test_babel_config_extracts_bpmn_forms_and_the_domains_phrases(extracted):
+    assert extracted[(None, "记录活动")].startswith("bpmn/")          # a task's name
+    assert (None, "活动类别") in extracted                              # a form's field label
+    assert extracted[(None, "您的心愿在%(pool)s心愿池，自%(since)s起")] == "workflows/wishes.py"
+    assert (None, "%(organisation)s %(month)s“1+100”工作月度通报") in extracted
+
+
+def test_a_task_page_in_english_names_the_step_its_instructions_form_and_diagram_labels(app, client, sign_in, league,
+                                                                                      start_record):
+    instance = start_record(days=5, assignee="zhang")
+    sign_in("zhang")
+    switch(client, "en", "/")
+    english(client, "/", 200, ">Record an activity</a>", "Recording and verifying five-ones activities",
+            absent=("记录活动",))
+    page = english(client, f"/tasks/{open_task_id(app, instance)}", 200,
+                   "<h1>Record an activity</h1>", "Recording and verifying five-ones activities #",
+                   "<p>Record this activity truthfully, with evidence such as photos or a sign-in sheet.</p>",
+                   "<p>Record the activity’s kind, date, place, number of young people taking part and what happened",
+                   '<h2 id="form-title">Record a five-ones activity</h2>', ">Activity kind <span",
+                   ">Give a league lecture</option>", ">Young people taking part <span",
+                   "Process diagram: the current step “Record an activity” is highlighted",
+                   absent=("请如实记录本次活动", "活动类别"))
+    visible = re.sub(r'<script type="application/json".*?</script>', "", main_of(page), flags=re.DOTALL)
+    assert not CHINESE.search(visible), CHINESE.findall(visible)
+    diagram = re.search(r'<script type="application/json" id="task-diagram-data">(.*?)</script>', page).group(1)
+    assert r'name=\"Record an activity\"' in diagram and "Overdue" in diagram  # the viewer's labels too
+    english(client, f"/instances/{instance}", 200, "Recording and verifying five-ones activities #",
+            ">Record an activity</a>", absent=("“五个一”活动记录与核实",))
+    switch(client, "zh_Hans_CN", "/")
+    chinese = client.get(f"/tasks/{open_task_id(app, instance)}").get_data(as_text=True)
+    assert "<h1>记录活动</h1>" in chinese and ">活动类别 <span" in chinese and "Record an activity" not in chinese
+
+
+def test_a_youths_wish_status_and_history_in_english_and_in_chinese(app, clock, league):
+    deploy_wish_processes(app, clock)
+    youth = youth_client(app, "xiaoming")
+    with app.app_context():
+        engine = app.extensions["lianqing_engine"]
+        actor = load_actor(db.session, youth_username(app, "xiaoming"))
+        wish = youth_requests.post_wish(db.session, engine, actor, cadre_ids(app)["zhang"], TITLE, "明年考研，想借一套资料。")
+        db.session.commit()
+        wish_id, key = wish.id, wish.business_key
+        engine.complete_task(db.session, open_task_id(app, wish_id), REPLY_BEYOND, "zhang")
+        db.session.commit()
+    switch(youth, "en", "/youth/")
+    english(youth, "/youth/", 200, "Your wish has been in the 市南区团委 wish pool since 1 May", absent=("您的心愿在",))
+    page = english(youth, f"/youth/wishes/{key}", 200,
+                   'role="status">Your wish has been in the 市南区团委 wish pool since 1 May</p>',
+                   f"Young person 小明 posted the micro-wish “{TITLE}”",
+                   "League cadre 张伟 replied that it is beyond their means: the wish went to the wish pool: “",
+                   "The wish entered the 市南区团委 wish pool, waiting for a coordinator to take it on",
+                   absent=("心愿进入", "青年小明"))
+    assert "5月1日" not in page
+    switch(youth, "zh_Hans_CN", "/youth/")
+    chinese = youth.get(f"/youth/wishes/{key}").get_data(as_text=True)
+    assert 'role="status">您的心愿在市南区团委心愿池，自5月1日起</p>' in chinese and "心愿进入市南区团委心愿池" in chinese
+    coordinator = staff_client(app, "S_coord")  # the coordinator's task page shows the same history in English
+    switch(coordinator, "en", "/")
+    english(coordinator, f"/tasks/{open_task_id(app, wish_id)}", 200,
+            "<h1>Wish pool: coordinate the micro-wish’s fulfilment</h1>", "The wish entered the 市南区团委 wish pool",
+            ">Charitable donor</label>", absent=("心愿进入",))
+
+
+def youth_username(app, key: str) -> str:
+    """The user name of the young person ``key`` of tests/web/wish_journeys.py (made when they first sign in)."""
+    from sqlalchemy import select
+
+    from .wish_journeys import PHONES
+    with app.app_context():
+        return f"youth-{db.session.scalar(select(Youth.id).where(Youth.phone == PHONES[key]))}"
+
+
+def test_the_domains_phrases_are_chinese_as_text_and_translated_in_the_request(app):
+    from datetime import date as day
+    said = phrase(N_("您的心愿已由%(by)s实现，等待您确认；%(deadline)s前未确认的将自动确认，自%(since)s起"),
+                  by=phrase(N_("%(pool)s心愿池（协调员%(name)s）"), pool="市南区团委", name="王芳"),
+                  deadline=datetime(2026, 5, 10, 20, 0, tzinfo=timezone.utc), since=day(2026, 5, 3))
+    assert str(said) == "您的心愿已由市南区团委心愿池（协调员王芳）实现，等待您确认；5月11日前未确认的将自动确认，自5月3日起"
+    title = phrase(N_("%(organisation)s %(month)s“1+100”工作月度通报"), organisation="青岛团市委", month=Month(2026, 5))
+    with app.test_request_context("/"):
+        assert i18n.term(said) == str(said) and i18n.term(title) == "青岛团市委 2026年5月“1+100”工作月度通报"
+    with app.test_request_context("/"):
+        session[i18n.SESSION_KEY] = "en"
+        assert i18n.term(said) == ("Your wish was fulfilled by the 市南区团委 wish pool (coordinator 王芳) and has been "
+                                   "waiting for your confirmation since 3 May; unless you confirm it before 11 May, it "
+                                   "is confirmed automatically")
+        assert i18n.term(title) == "青岛团市委: “1+100” monthly bulletin, May 2026"
+        svg = charts.rank_over_time([(day(2026, 3, 2), 1)], of=3, wording=i18n.wording())
+        assert "<title" in svg and "Rank over time: 2 Mar rank 1 (of 3)." in svg and ">Rank 3</text>" in svg
+        assert not CHINESE.search(svg.replace(charts.FONT_FAMILY, ""))
+
+
+def test_a_bulletin_its_title_and_its_charts_in_english(app, client, sign_in, sessions, clock):
+    from tests.workflows.test_bulletins import build_month
+    build_month(sessions, clock)
+    clock.set(datetime(2026, 6, 1, 2, 0, tzinfo=timezone.utc))
+    sign_in("Q_org")
+    switch(client, "en", "/assessment/bulletins/qd/2026-05")
+    page = english(client, "/assessment/bulletins/qd/2026-05", 200,
+                   "<h1>青岛团市委: “1+100” monthly bulletin, May 2026</h1>",
+                   "<title>青岛团市委: “1+100” monthly bulletin, May 2026",
+                   "League cadres per 10-point band, 4 in all: 0–9 points: 4, ", ">Points</text>",
+                   absent=("月度通报", "积分（分）", "按积分分段"))
+    svgs = re.findall(r"<svg.*?</svg>", page, re.DOTALL)
+    assert len(svgs) == 2 and not any(CHINESE.search(re.sub(r"青岛团市委|市南区团委|济南团市委|[\u4e00-\u9fff]+团委",
+                                                                  "", svg.replace(charts.FONT_FAMILY, "")))
+                                      for svg in svgs), svgs
+    english(client, "/assessment/organisations/qd", 200, ">Rank 1</text>", ">31 May</text>", ": 31 May rank 1",
+            absent=("第1名", "5月31日"))  # the rank over time: its axis, its points and its description

@@ -15,8 +15,8 @@ from workflows.task_subjects import wish_stage
 from workflows.wishes import wish_status
 
 from .page_checks import engine_of, open_task_id
-from .wish_journeys import (DESCRIPTION, POOL_FORM, REPLY_BEYOND, TITLE, cadre_ids, deploy_wish_processes,
-                            location_key, send, staff_client, youth_client)
+from .wish_journeys import (DESCRIPTION, REPLY_BEYOND, TITLE, cadre_ids, deploy_wish_processes,
+                            location_key, pool_form, send, staff_client, youth_client)
 
 QUESTION = "暑期有哪些志愿服务岗位？"
 ANSWER = "市南区团委暑期有“社区小管家”岗位，可在团区委公众号报名。"
@@ -82,7 +82,7 @@ def test_the_pool_task_shows_the_wish_and_the_stage_follows_the_wish(app, portal
     subject = subject_of(coordinator.get(f"/tasks/{pool_task}").text)
     assert TITLE in subject and "状态：在心愿池中" in subject and "回复超出个人能力范围，心愿转入心愿池" in subject
     assert send(coordinator, f"/wish-pool/{pool_task}/claim").status_code == 302
-    assert send(coordinator, f"/wish-pool/{pool_task}/fulfil", POOL_FORM).status_code == 302
+    assert send(coordinator, f"/wish-pool/{pool_task}/fulfil", pool_form()).status_code == 302
     assert stages() == ("awaiting_confirmation", "awaiting_confirmation")
     assert "状态：已实现，等待青年确认" in subject_of(coordinator.get(f"/tasks/{pool_task}").text)
     assert send(ming, f"/youth/wishes/{key}/confirm", {"rating": "5"}).status_code == 302

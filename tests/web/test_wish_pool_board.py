@@ -6,24 +6,20 @@ import re
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
 
 from web.extensions import db
-from workflows import youth_requests
-from workflows.models import Youth
-from workflows.roles import load_actor
 
-from .page_checks import engine_of, open_task_id
+from .page_checks import engine_of
 from .wish_journeys import (
     DESCRIPTION,
     POOL_FORM,
     REPLY_BEYOND,
     TITLE,
     assert_accessible_forms,
-    cadre_ids,
-    deploy_wish_processes,
+    pool_form,
     send,
     staff_client,
+    wish_pooler,
     youth_client,
 )
 
@@ -33,21 +29,7 @@ MINUTE = timedelta(minutes=1)
 @pytest.fixture
 def pooled(app, clock, league):
     """Post wishes as 小明 to 张伟, who declines each: returns a function making one, giving its pool task id."""
-    deploy_wish_processes(app, clock)
-    youth_client(app, "xiaoming")  # signing in once makes the youth's account
-    zhang = cadre_ids(app)["zhang"]
-
-    def make(title: str = TITLE) -> int:
-        with app.app_context():
-            engine = engine_of(app)
-            user_id = db.session.scalar(select(Youth.user_id).where(Youth.phone == "13800000001"))
-            youth = load_actor(db.session, f"youth-{db.session.scalar(select(Youth.id).where(Youth.user_id == user_id))}")
-            wish = youth_requests.post_wish(db.session, engine, youth, zhang, title, DESCRIPTION)
-            db.session.commit()
-            engine.complete_task(db.session, open_task_id(app, wish.id), REPLY_BEYOND, "zhang")
-            db.session.commit()
-            return open_task_id(app, wish.id)
-    return make
+    return wish_pooler(app, clock)
 
 
 def page(client, path: str, status: int = 200) -> str:
@@ -83,7 +65,7 @@ def test_the_coordinator_claims_matches_a_resource_and_fulfils(app, clock, poole
     short = send(coordinator, f"/wish-pool/{task_id}/fulfil", dict(POOL_FORM, fulfilment="送到了"))
     assert short.status_code == 422 and 'id="e-fulfilment"' in short.get_data(as_text=True)
     clock.advance(timedelta(days=2))
-    assert send(coordinator, f"/wish-pool/{task_id}/fulfil", POOL_FORM).status_code == 302
+    assert send(coordinator, f"/wish-pool/{task_id}/fulfil", pool_form()).status_code == 302
     done = page(coordinator, f"/wish-pool/{task_id}")
     assert "这条心愿已不在市南区团委心愿池（已完成）" in done and "等待您确认" in done
     assert ("协调员市南协调员在市南区团委心愿池对接资源并实现心愿（爱心捐赠人：新华书店；资源：全套考研复习资料一套），"

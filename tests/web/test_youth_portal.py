@@ -12,13 +12,13 @@ from web.extensions import db
 from .page_checks import engine_of, open_task_id
 from .wish_journeys import (
     DESCRIPTION,
-    POOL_FORM,
     REPLY_BEYOND,
     TITLE,
     assert_accessible_forms,
     cadre_ids,
     deploy_wish_processes,
     location_key,
+    pool_form,
     send,
     staff_client,
     youth_client,
@@ -88,7 +88,7 @@ def test_a_youth_posts_a_wish_follows_it_through_the_pool_and_confirms(app, cloc
     assert send(coordinator, f"/wish-pool/{pool_task}/claim").status_code == 302
     assert "由协调员市南协调员办理" in page(ming, f"/youth/wishes/{key}")
     clock.advance(timedelta(days=1))
-    assert send(coordinator, f"/wish-pool/{pool_task}/fulfil", POOL_FORM).status_code == 302
+    assert send(coordinator, f"/wish-pool/{pool_task}/fulfil", pool_form()).status_code == 302
     waiting = page(ming, f"/youth/wishes/{key}")
     assert "您的心愿已由市南区团委心愿池（协调员市南协调员）实现，等待您确认；5月9日前未确认的将自动确认，自5月2日起" in waiting
     assert "确认已实现" in waiting and 'name="rating"' in waiting
