@@ -319,6 +319,13 @@ def markdown(report: dict) -> str:
     for pid, rss in report["worker_memory"].items():
         lines.append(f"| pid {pid} | {rss['first_mib']} | {rss['last_mib']} | {rss['max_mib']} | {rss['samples']} "
                      f"| {rss['cpu_s_measured']} |")
+    lines += ["", "RSS over time (every third sample; seconds from the start of the measured window):", "",
+              "| s | load | " + " | ".join(f"pid {pid} MiB" for pid in report["worker_memory"]) + " |",
+              "|---:|---:|" + "---:|" * len(report["worker_memory"])]
+    for sample in load["memory"][::3]:
+        by_pid = {str(pid): mib for pid, mib in sample["rss_mib"].items()}  # int keys live, str keys from JSON
+        cells = " | ".join(f"{by_pid.get(pid) or 0:.1f}" for pid in report["worker_memory"])
+        lines.append(f"| {sample['at'] - load['window'][0]:.0f} | {sample['load']} | {cells} |")
     lines += ["", f"The load generator (locust, one process) used {load['locust_cpu_s']} CPU s in all."]
     check = report["check"]
     lines += ["", f"Check: {'OK' if check['ok'] else 'FAILED'}: {check['successful_completions']:,} completions "

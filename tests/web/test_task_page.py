@@ -35,7 +35,7 @@ def test_the_form_is_rendered_from_the_schema_with_labels_and_limits(client, sig
     sign_in("zhang")
     page = client.get(f"/tasks/{task_id}").text
     for name, label in [("kind", "活动类别"), ("date", "活动日期"), ("place", "地点"), ("youth_count", "参与青年人数"),
-                        ("description", "活动过程"), ("evidence", "佐证材料（文件名）")]:
+                        ("description", "活动过程"), ("evidence", "佐证材料")]:
         assert f'<label for="f-{name}">{label}' in page and f'id="f-{name}"' in page
     assert 'type="date"' in page and 'type="number"' in page and "讲一次团课" in page
     assert "1–100000 的整数" in page and "10–5000 个字" in page  # the schema's limits in words
