@@ -20,6 +20,7 @@ from engine.errors import InvalidBpmn
 from engine.runtime import ProcessView
 
 from .i18n import DEFAULT_LOCALE, current_locale
+from .i18n_extract import documentation_text
 
 # What each marker means, for the legend and for screen readers (CSS classes in static/app.css).
 MARKERS = {"completed": "已完成 / done", "current": "当前步骤 / current", "ready": "进行中 / in progress",
@@ -45,7 +46,7 @@ def element_texts(bpmn_xml: str) -> dict[str, ElementText]:
     for element in root.iter():
         if not isinstance(element.tag, str) or not element.get("id") or not element.tag.startswith(f"{{{BPMN_NS}}}"):
             continue
-        docs = [" ".join((doc.text or "").split()) for doc in element.findall(f"{{{BPMN_NS}}}documentation")]
+        docs = [documentation_text(doc.text) for doc in element.findall(f"{{{BPMN_NS}}}documentation")]
         texts[element.get("id")] = ElementText(element.get("name") or "", "\n".join(d for d in docs if d))
     return texts
 
